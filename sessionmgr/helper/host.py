@@ -232,7 +232,10 @@ class Helper:
         server.helper = self
         self.server = server
         self.events_url = f"http://127.0.0.1:{server.server_address[1]}{EVENTS_PATH}"
-        threading.Thread(target=server.serve_forever, name="helper-events", daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="helper-events",
+            daemon=True,
+        ).start()
         log.info("events endpoint at %s", self.events_url)
 
     def stop(self) -> None:
