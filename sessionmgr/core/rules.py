@@ -1,0 +1,188 @@
+"""The site state machine: rules R1–R11 of the Sessions API as pure functions.
+
+Each function takes the current :class:`SiteRecord` and returns the next one
+(and the event a user action produces). Nothing here reads a clock, writes a
+file or fires anything: the caller passes ``now`` and persists the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from sessionmgr.core.model import (
+    Attention,
+    Declaration,
+    Event,
+    Persistent,
+    SiteRecord,
+    Source,
+)
+from sessionmgr.core.sitekey import display_site
+from sessionmgr.errors import Conflict
+
+DEFAULT_PERSIST_SECONDS = 30 * 86400
+DEFAULT_PENDING_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The result of applying a declaration."""
+
+    record: SiteRecord
+    changed: bool
+    resolved: Event | None = None  # the pending event the site just answered
+
+
+def apply_declaration(
+    current: SiteRecord | None,
+    site: str,
+    declaration: Declaration,
+    *,
+    now: float,
+    persist_seconds: float = DEFAULT_PERSIST_SECONDS,
+) -> Transition:
+    """R1, R5, R6, R10, R11: fold one declaration into the site's state."""
+    before = current or SiteRecord(site=site)
+    sessions = declaration.sessions
+    source: Source
+    if sessions is not None:
+        # R1/R6: an array is the session list; [] clears the binding too.
+        active = next((s for s in sessions if s.status == "active"), None)
+        bound = (
+            active
+            if active and active.bound_to
+            else next((s for s in sessions if s.bound_to), None)
+        )
+        binding = bound.bound_to if bound else None
+        source = "declared"
+    elif (
+        before.binding is not None
+        and before.sessions is not None
+        and before.binding.cookie_name in declaration.cookies
+    ):
+        # R5: undefined, but the bound cookie is still there: the last list holds.
+        sessions, binding, source = before.sessions, before.binding, "binding"
+    else:
+        # R5: undefined and no live binding: the session information expired.
+        sessions, binding, source = None, None, "none"
+
+    after = replace(
+        before,
+        sessions=sessions,
+        binding=binding,
+        source=source,
+        api=declaration.api,
+        pending=None,  # R10: the site answered, whatever it says
+        attention=None,
+    )
+    after = replace(after, persistent=_persistent_after(before, after, now, persist_seconds))
+    if (
+        after.persistent is None
+        and before.persistent is not None
+        and before.persistent.expires <= now
+    ):
+        after = replace(after, persistent=None)
+    changed = current is None or not after.same_state(before)
+    if changed:
+        after = replace(after, updated_at=now)
+    return Transition(after, changed, before.pending)
+
+
+def _persistent_after(
+    before: SiteRecord, after: SiteRecord, now: float, persist_seconds: float
+) -> Persistent | None:
+    """R11: remember "stay signed in" once the site confirms the login.
+
+    A confirmed logout (or switch away) requested through sessionmgr ends it;
+    a site that signs the person out on its own does not, since silently
+    signing back in is exactly what the person asked for.
+    """
+    kept = before.persistent_at(now)
+    pending = before.pending
+    if pending is None:
+        return kept
+    active = after.active
+    if pending.type == "login" and pending.account is not None and active == pending.account:
+        if pending.persistent:
+            return Persistent(pending.account, now + persist_seconds)
+        if kept and kept.account != active:
+            return None
+        return kept
+    if (
+        pending.type == "logout"
+        and kept
+        and kept.account == pending.account
+        and active != kept.account
+    ):
+        return None
+    return kept
+
+
+def request_login(
+    current: SiteRecord, account: str | None, *, persistent: bool, event_id: str, now: float
+) -> tuple[SiteRecord, Event]:
+    """R8: log in (account None = "take me to the login"), choose or switch."""
+    if not current.supported:
+        raise Conflict(
+            f"{current.site} does not use the Sessions API right now; nothing to log in to",
+            code="not_supported",
+        )
+    active = current.active
+    if account is None:
+        if active is not None:
+            raise Conflict(
+                f"{active} is already signed in to {current.site}; name an account to switch to",
+                code="already_signed_in",
+            )
+        previous = None
+    else:
+        if account not in current.accounts():
+            raise Conflict(
+                f"{account!r} is not one of the accounts {current.site} declared",
+                code="unknown_account",
+            )
+        if account == active:
+            raise Conflict(
+                f"{account} is already the active account on {current.site}", code="already_active"
+            )
+        previous = active
+    event = Event(event_id, "login", current.site, account, previous, persistent, now)
+    return replace(current, pending=event, attention=None), event
+
+
+def request_logout(current: SiteRecord, *, event_id: str, now: float) -> tuple[SiteRecord, Event]:
+    """R9: log out the active account."""
+    active = current.active
+    if active is None:
+        raise Conflict(f"nobody is signed in to {current.site}", code="not_signed_in")
+    event = Event(event_id, "logout", current.site, active, None, False, now)
+    return replace(current, pending=event, attention=None), event
+
+
+def expire_pending(
+    current: SiteRecord, *, now: float, timeout: float = DEFAULT_PENDING_TIMEOUT
+) -> SiteRecord | None:
+    """The site never answered: drop the pending state and say so (None: not yet)."""
+    pending = current.pending
+    if pending is None or now - pending.created_at < timeout:
+        return None
+    verb = {"login": "log in", "logout": "log out"}[pending.type]
+    if pending.type == "login" and pending.previous:
+        verb = f"switch to {pending.account}"
+    message = (
+        f"{display_site(current.site)} did not respond to the request to {verb} "
+        f"within {timeout:g} s"
+    )
+    return replace(
+        current,
+        pending=None,
+        attention=Attention("no_response", message, pending.id),
+        updated_at=now,
+    )
+
+
+def cancel_persistent(current: SiteRecord, *, now: float) -> SiteRecord:
+    """Undo "stay signed in" for the site."""
+    if current.persistent is None:
+        return current
+    return replace(current, persistent=None, updated_at=now)
