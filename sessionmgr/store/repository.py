@@ -1,0 +1,408 @@
+"""The tables and every query sessionmgr runs against them."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sessionmgr.core.model import Event, Outcome, SiteRecord
+from sessionmgr.events.dispatcher import Delivery
+from sessionmgr.store.db import Database
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Statement by statement: ``executescript`` would commit the open transaction."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _schema_v1(conn: sqlite3.Connection) -> None:
+    _run_script(
+        conn,
+        """
+        CREATE TABLE sites (
+            site TEXT PRIMARY KEY,
+            state TEXT NOT NULL CHECK (json_valid(state)),
+            pending_event TEXT,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL CHECK (type IN ('login', 'logout')),
+            site TEXT NOT NULL,
+            account TEXT,
+            previous TEXT,
+            persistent INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            outcome TEXT NOT NULL DEFAULT 'pending',
+            body BLOB NOT NULL
+        );
+        CREATE INDEX events_site ON events (site, seq);
+        CREATE TABLE helpers (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            origin TEXT,
+            events_url TEXT NOT NULL,
+            code TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('active', 'revoked', 'gone')),
+            status_reason TEXT,
+            created_at REAL NOT NULL,
+            last_seen REAL
+        );
+        CREATE TABLE helper_sites (
+            helper_id TEXT NOT NULL REFERENCES helpers (id) ON DELETE CASCADE,
+            site TEXT NOT NULL,
+            PRIMARY KEY (helper_id, site)
+        );
+        CREATE TABLE deliveries (
+            event_id TEXT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+            helper_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            first_attempt_at REAL,
+            next_attempt_at REAL,
+            last_error TEXT,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (event_id, helper_id)
+        );
+        CREATE INDEX deliveries_queue ON deliveries (helper_id, status, seq);
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """,
+    )
+
+
+MIGRATIONS = [_schema_v1]
+
+
+@dataclass
+class Changes:
+    """Everything one command writes, committed in one transaction."""
+
+    sites: list[SiteRecord] = field(default_factory=list)
+    deleted_sites: list[str] = field(default_factory=list)
+    events: list[tuple[Event, Sequence[str]]] = field(default_factory=list)  # (event, helper ids)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    helper_sites: list[tuple[str, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.sites or self.deleted_sites or self.events or self.outcomes or self.helper_sites
+        )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_body(event: Event) -> bytes:
+    """The exact bytes a webhook carries; stored so retries resend them unchanged."""
+    return json.dumps(event.wire_json(), separators=(",", ":")).encode()
+
+
+class Store:
+    """sessionmgr's persistent state; the only place that knows the schema."""
+
+    def __init__(self, path: Path):
+        self.db = Database(path, MIGRATIONS)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- sites -------------------------------------------------------------
+
+    def load_sites(self) -> list[SiteRecord]:
+        with self.db.read() as conn:
+            pending = {
+                row["id"]: _event_from_row(row)
+                for row in conn.execute(
+                    "SELECT e.* FROM events e JOIN sites s ON s.pending_event = e.id"
+                )
+            }
+            return [
+                SiteRecord.from_row(
+                    row["site"],
+                    json.loads(row["state"]),
+                    updated_at=row["updated_at"],
+                    pending=pending.get(row["pending_event"]),
+                )
+                for row in conn.execute("SELECT * FROM sites ORDER BY site")
+            ]
+
+    def commit(self, changes: Changes) -> None:
+        if not changes:
+            return
+        with self.db.write() as conn:
+            for event, helper_ids in changes.events:
+                cursor = conn.execute(
+                    "INSERT INTO events (id, type, site, account, previous, persistent,"
+                    " created_at, outcome, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        event.id,
+                        event.type,
+                        event.site,
+                        event.account,
+                        event.previous,
+                        int(event.persistent),
+                        event.created_at,
+                        event.outcome,
+                        event_body(event),
+                    ),
+                )
+                conn.executemany(
+                    "INSERT INTO deliveries (event_id, helper_id, seq, status, next_attempt_at,"
+                    " updated_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+                    [
+                        (event.id, helper, cursor.lastrowid, event.created_at, event.created_at)
+                        for helper in helper_ids
+                    ],
+                )
+            for record in changes.sites:
+                conn.execute(
+                    "INSERT INTO sites (site, state, pending_event, updated_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (site) DO UPDATE SET state = excluded.state,"
+                    " pending_event = excluded.pending_event, updated_at = excluded.updated_at",
+                    (
+                        record.site,
+                        _dumps(record.to_row()),
+                        record.pending.id if record.pending else None,
+                        record.updated_at,
+                    ),
+                )
+            conn.executemany(
+                "DELETE FROM sites WHERE site = ?", [(s,) for s in changes.deleted_sites]
+            )
+            conn.executemany(
+                "DELETE FROM helper_sites WHERE site = ?", [(s,) for s in changes.deleted_sites]
+            )
+            conn.executemany(
+                "UPDATE events SET outcome = ? WHERE id = ? AND outcome = 'pending'",
+                [(outcome, event_id) for event_id, outcome in changes.outcomes.items()],
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO helper_sites (helper_id, site) VALUES (?, ?)",
+                changes.helper_sites,
+            )
+
+    # -- events ------------------------------------------------------------
+
+    def list_events(self, site: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            if site is None:
+                rows = conn.execute("SELECT * FROM events ORDER BY seq DESC LIMIT ?", (limit,))
+            else:
+                rows = conn.execute(
+                    "SELECT * FROM events WHERE site = ? ORDER BY seq DESC LIMIT ?", (site, limit)
+                )
+            events = [_event_from_row(row).to_json() for row in rows.fetchall()]
+            by_id = {event["id"]: event for event in events}
+            for event in events:
+                event["deliveries"] = []
+            if by_id:
+                marks = ",".join("?" * len(by_id))
+                query = (  # only '?' marks are formatted in
+                    "SELECT event_id, helper_id, status, attempts, last_error FROM deliveries"  # noqa: S608
+                    f" WHERE event_id IN ({marks}) ORDER BY helper_id"
+                )
+                for row in conn.execute(
+                    query,
+                    list(by_id),
+                ):
+                    by_id[row["event_id"]]["deliveries"].append(
+                        {
+                            "helper_id": row["helper_id"],
+                            "status": row["status"],
+                            "attempts": row["attempts"],
+                            "last_error": row["last_error"],
+                        }
+                    )
+            return events
+
+    def event_site(self, event_id: str) -> str | None:
+        with self.db.read() as conn:
+            row = conn.execute("SELECT site FROM events WHERE id = ?", (event_id,)).fetchone()
+            return row["site"] if row else None
+
+    def delivery_summary(self, event_id: str) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return [
+                dict(row)
+                for row in conn.execute(
+                    "SELECT helper_id, status, attempts, last_error FROM deliveries"
+                    " WHERE event_id = ?",
+                    (event_id,),
+                )
+            ]
+
+    def count_undelivered(self) -> int:
+        with self.db.read() as conn:
+            return int(
+                conn.execute(
+                    "SELECT count(*) FROM deliveries WHERE status != 'delivered'"
+                ).fetchone()[0]
+            )
+
+    # -- the dispatcher's queue (sessionmgr.events.dispatcher.DeliveryStore) --
+
+    _HEADS = (
+        "SELECT d.event_id, d.helper_id, d.attempts, d.first_attempt_at, d.next_attempt_at,"
+        " e.body, h.events_url FROM deliveries d"
+        " JOIN events e ON e.id = d.event_id JOIN helpers h ON h.id = d.helper_id"
+        " WHERE d.status = 'pending' AND h.status = 'active' AND d.seq = ("
+        "   SELECT min(d2.seq) FROM deliveries d2"
+        "   WHERE d2.helper_id = d.helper_id AND d2.status = 'pending')"
+    )
+
+    def due_deliveries(self, now: float, limit: int) -> list[Delivery]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                self._HEADS + " AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at LIMIT ?",
+                (now, limit),
+            ).fetchall()
+        return [
+            Delivery(
+                event_id=row["event_id"],
+                helper_id=row["helper_id"],
+                events_url=row["events_url"],
+                body=bytes(row["body"]),
+                attempts=row["attempts"],
+                first_attempt_at=row["first_attempt_at"],
+            )
+            for row in rows
+        ]
+
+    def next_due_at(self) -> float | None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT min(next_attempt_at) FROM (" + self._HEADS + ")"  # noqa: S608
+            ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def record_attempt(
+        self,
+        event_id: str,
+        helper_id: str,
+        *,
+        status: str,
+        attempts: int,
+        next_attempt_at: float | None,
+        last_error: str | None,
+        at: float,
+    ) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?,"
+                " last_error = ?, updated_at = ?, first_attempt_at = coalesce(first_attempt_at, ?)"
+                " WHERE event_id = ? AND helper_id = ?",
+                (status, attempts, next_attempt_at, last_error, at, at, event_id, helper_id),
+            )
+
+    def helper_gone(self, helper_id: str, reason: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE helpers SET status = 'gone', status_reason = ? WHERE id = ?",
+                (reason, helper_id),
+            )
+            conn.execute(
+                "UPDATE deliveries SET status = 'failed', last_error = ?, next_attempt_at = NULL"
+                " WHERE helper_id = ? AND status = 'pending'",
+                (reason, helper_id),
+            )
+
+    # -- helpers -----------------------------------------------------------
+
+    def add_helper(
+        self,
+        *,
+        helper_id: str,
+        name: str,
+        origin: str | None,
+        events_url: str,
+        code: str,
+        now: float,
+    ) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO helpers (id, name, origin, events_url, code, status, created_at,"
+                " last_seen) VALUES (?, ?, ?, ?, ?, 'active', ?, ?)",
+                (helper_id, name, origin, events_url, code, now, now),
+            )
+
+    def list_helpers(self) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return [
+                dict(row)
+                for row in conn.execute(
+                    "SELECT id, name, origin, events_url, code, status, status_reason,"
+                    " created_at, last_seen FROM helpers ORDER BY created_at"
+                )
+            ]
+
+    def set_helper_status(self, helper_ids: Iterable[str], status: str, reason: str) -> None:
+        ids = list(helper_ids)
+        with self.db.write() as conn:
+            conn.executemany(
+                "UPDATE helpers SET status = ?, status_reason = ? WHERE id = ?",
+                [(status, reason, helper) for helper in ids],
+            )
+            conn.executemany(
+                "UPDATE deliveries SET status = 'failed', last_error = ?, next_attempt_at = NULL"
+                " WHERE helper_id = ? AND status = 'pending'",
+                [(reason, helper) for helper in ids],
+            )
+
+    def set_events_url(self, helper_id: str, events_url: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE helpers SET events_url = ? WHERE id = ?", (events_url, helper_id))
+
+    def save_last_seen(self, seen: dict[str, float]) -> None:
+        if seen:
+            with self.db.write() as conn:
+                conn.executemany(
+                    "UPDATE helpers SET last_seen = ? WHERE id = ?",
+                    [(when, helper) for helper, when in seen.items()],
+                )
+
+    def helper_sites(self) -> list[tuple[str, str]]:
+        with self.db.read() as conn:
+            return [
+                (row["helper_id"], row["site"])
+                for row in conn.execute("SELECT helper_id, site FROM helper_sites")
+            ]
+
+    # -- meta --------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self.db.read() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+
+def _event_from_row(row: sqlite3.Row) -> Event:
+    return Event(
+        id=row["id"],
+        type=row["type"],
+        site=row["site"],
+        account=row["account"],
+        previous=row["previous"],
+        persistent=bool(row["persistent"]),
+        created_at=row["created_at"],
+        outcome=row["outcome"],
+    )
