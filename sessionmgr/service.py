@@ -1,0 +1,382 @@
+"""The session service: the site state machine, kept in memory and in the store.
+
+The API and the GUI both act through this one object. It holds every site's
+record in memory (reads never touch the disk), applies the pure rules of
+:mod:`sessionmgr.core.rules`, writes each change with the events it causes in
+one transaction, and tells listeners what changed. Listeners run on the thread
+that made the change; the GUI bridge moves them to the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sessionmgr.core import rules
+from sessionmgr.core.model import Attention, Event, SiteRecord, parse_declaration, parse_identifier
+from sessionmgr.core.sitekey import display_site, normalize_site
+from sessionmgr.errors import InvalidInput, NotFound
+from sessionmgr.store.repository import Changes, Store
+
+log = logging.getLogger("sessionmgr.service")
+
+
+@dataclass(frozen=True)
+class Change:
+    """What changed: ``kind`` is site, site_removed, event, delivery, pairing, helper or focus."""
+
+    kind: str
+    key: str
+
+
+Listener = Callable[[Change], None]
+
+
+class SessionService:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        pending_timeout: float = rules.DEFAULT_PENDING_TIMEOUT,
+        persist_seconds: float = rules.DEFAULT_PERSIST_SECONDS,
+        recipients: Callable[[str], list[str]] | None = None,
+        helper_names: Callable[[], dict[str, str]] | None = None,
+    ):
+        self.store = store
+        self.clock = clock
+        self.pending_timeout = pending_timeout
+        self.persist_seconds = persist_seconds
+        self._recipients = recipients or (lambda site: [])
+        self._helper_names = helper_names or dict
+        self._lock = threading.RLock()
+        self._sites: dict[str, SiteRecord] = {r.site: r for r in store.load_sites()}
+        self._focused: str | None = None
+        self._helper_sites: set[tuple[str, str]] = set(store.helper_sites())
+        self._listeners: list[Listener] = []
+        self._event_written: list[Callable[[], None]] = []
+        self._reaper_wakeup = threading.Condition(self._lock)
+        self._reaper: threading.Thread | None = None
+        self._stopping = False
+
+    # -- observation ---------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def on_event_written(self, callback: Callable[[], None]) -> None:
+        """The dispatcher's wake-up: called after an event is committed."""
+        self._event_written.append(callback)
+
+    def notify(self, changes: list[Change]) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for change in changes:
+            for listener in listeners:
+                try:
+                    listener(change)
+                except Exception:
+                    log.exception("a listener failed on %s", change)
+
+    def _events_written(self) -> None:
+        for callback in self._event_written:
+            callback()
+
+    # -- reads -----------------------------------------------------------------
+
+    def _json(self, record: SiteRecord) -> dict[str, Any]:
+        return record.to_json(now=self.clock(), focused=record.site == self._focused)
+
+    def list_sites(self) -> list[dict[str, Any]]:
+        with self._lock:
+            records = sorted(self._sites.values(), key=lambda r: r.site)
+            return [self._json(record) for record in records]
+
+    def get_site(self, site: str) -> dict[str, Any] | None:
+        key = normalize_site(site)
+        with self._lock:
+            record = self._sites.get(key)
+            return self._json(record) if record else None
+
+    def focused_site(self) -> str | None:
+        return self._focused
+
+    def site_count(self) -> int:
+        return len(self._sites)
+
+    def record(self, site: str) -> SiteRecord | None:
+        with self._lock:
+            return self._sites.get(site)
+
+    def list_events(self, site: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        key = normalize_site(site) if site is not None else None
+        return self.store.list_events(key, limit)
+
+    # -- declarations ------------------------------------------------------------
+
+    def declare(self, site: str, body: object, *, helper_id: str | None = None) -> dict[str, Any]:
+        """Apply what a page declared (R1–R7, R10, R11); writes only what changed."""
+        key = normalize_site(site)
+        declaration = parse_declaration(body)
+        changes: list[Change] = []
+        with self._lock:
+            now = self.clock()
+            current = self._sites.get(key)
+            transition = rules.apply_declaration(
+                current, key, declaration, now=now, persist_seconds=self.persist_seconds
+            )
+            pending = Changes()
+            if transition.changed:
+                pending.sites.append(transition.record)
+                changes.append(Change("site", key))
+            if transition.resolved is not None:
+                pending.outcomes[transition.resolved.id] = "confirmed"
+                changes.append(Change("event", transition.resolved.id))
+            if helper_id is not None and (helper_id, key) not in self._helper_sites:
+                pending.helper_sites.append((helper_id, key))
+            self.store.commit(pending)
+            if helper_id is not None:
+                self._helper_sites.add((helper_id, key))
+            self._sites[key] = transition.record
+            if declaration.focused and self._focused != key:
+                self._focused = key
+                changes.append(Change("focus", key))
+            result = self._json(transition.record)
+        self.notify(changes)
+        return result
+
+    def helpers_for_site(self, site: str) -> set[str]:
+        """The helpers that declared ``site``: its events go to them."""
+        with self._lock:
+            return {helper for helper, s in self._helper_sites if s == site}
+
+    # -- user actions -----------------------------------------------------------
+
+    def _existing(self, site: str) -> SiteRecord:
+        key = normalize_site(site)
+        record = self._sites.get(key)
+        if record is None:
+            raise NotFound(f"sessionmgr has never seen the site {key}", code="unknown_site")
+        return record
+
+    def _commit_action(self, before: SiteRecord, after: SiteRecord, event: Event) -> None:
+        changes = Changes(sites=[after], events=[(event, self._recipients(after.site))])
+        if before.pending is not None:
+            changes.outcomes[before.pending.id] = "superseded"
+        self.store.commit(changes)
+        self._sites[after.site] = after
+        self._reaper_wakeup.notify_all()
+
+    def login(self, site: str, account: str | None, persistent: bool = False) -> dict[str, Any]:
+        """R8: log in, choose an account, or switch; the site confirms later (R10)."""
+        if account is not None:
+            account = parse_identifier(account, "id")
+        if not isinstance(persistent, bool):
+            raise InvalidInput("persistent", "must be true or false")
+        with self._lock:
+            current = self._existing(site)
+            after, event = rules.request_login(
+                current,
+                account,
+                persistent=persistent,
+                event_id=str(uuid.uuid4()),
+                now=self.clock(),
+            )
+            self._commit_action(current, after, event)
+        self._events_written()
+        self.notify([Change("event", event.id), Change("site", after.site)])
+        return event.to_json()
+
+    def logout(self, site: str) -> dict[str, Any]:
+        """R9: log out the active account."""
+        with self._lock:
+            current = self._existing(site)
+            after, event = rules.request_logout(
+                current, event_id=str(uuid.uuid4()), now=self.clock()
+            )
+            self._commit_action(current, after, event)
+        self._events_written()
+        self.notify([Change("event", event.id), Change("site", after.site)])
+        return event.to_json()
+
+    def logout_all(self) -> list[dict[str, Any]]:
+        """Log out of every site where someone is signed in, in one transaction."""
+        events: list[Event] = []
+        with self._lock:
+            now = self.clock()
+            changes = Changes()
+            updated: list[SiteRecord] = []
+            for record in sorted(self._sites.values(), key=lambda r: r.site):
+                if record.active is None:
+                    continue
+                after, event = rules.request_logout(record, event_id=str(uuid.uuid4()), now=now)
+                if record.pending is not None:
+                    changes.outcomes[record.pending.id] = "superseded"
+                changes.sites.append(after)
+                changes.events.append((event, self._recipients(after.site)))
+                updated.append(after)
+                events.append(event)
+            self.store.commit(changes)
+            for after in updated:
+                self._sites[after.site] = after
+            self._reaper_wakeup.notify_all()
+        if events:
+            self._events_written()
+        self.notify(
+            [Change("event", e.id) for e in events] + [Change("site", e.site) for e in events]
+        )
+        return [event.to_json() for event in events]
+
+    def signed_in(self) -> list[dict[str, Any]]:
+        """Sites with an active account: what "log out of all" would touch."""
+        with self._lock:
+            return [
+                self._json(r)
+                for r in sorted(self._sites.values(), key=lambda r: r.site)
+                if r.active
+            ]
+
+    def forget_site(self, site: str) -> None:
+        with self._lock:
+            record = self._existing(site)
+            changes = Changes(deleted_sites=[record.site])
+            if record.pending is not None:
+                changes.outcomes[record.pending.id] = "superseded"
+            self.store.commit(changes)
+            del self._sites[record.site]
+            self._helper_sites = {p for p in self._helper_sites if p[1] != record.site}
+            if self._focused == record.site:
+                self._focused = None
+        self.notify([Change("site_removed", record.site)])
+
+    def cancel_persistent(self, site: str) -> None:
+        with self._lock:
+            record = self._existing(site)
+            after = rules.cancel_persistent(record, now=self.clock())
+            if after is record:
+                return
+            self.store.commit(Changes(sites=[after]))
+            self._sites[after.site] = after
+        self.notify([Change("site", after.site)])
+
+    def persistent_login(self, site: str) -> tuple[str, float] | None:
+        """(account, expires) when "stay signed in" holds for the site now."""
+        with self._lock:
+            record = self._sites.get(normalize_site(site))
+            persistent = record.persistent_at(self.clock()) if record else None
+            return (persistent.account, persistent.expires) if persistent else None
+
+    # -- delivery feedback --------------------------------------------------------
+
+    def delivery_changed(self, event_id: str) -> None:
+        """The dispatcher recorded an attempt: surface trouble on the site."""
+        site = self.store.event_site(event_id)
+        if site is None:
+            return
+        deliveries = self.store.delivery_summary(event_id)
+        changes = [Change("delivery", event_id)]
+        with self._lock:
+            record = self._sites.get(site)
+            if record is not None:
+                attention = self._delivery_attention(record, event_id, deliveries)
+                if attention != record.attention and (
+                    attention is not None
+                    or (record.attention and record.attention.event_id == event_id)
+                ):
+                    after = replace(record, attention=attention)
+                    self.store.commit(Changes(sites=[after]))
+                    self._sites[site] = after
+                    changes.append(Change("site", site))
+        self.notify(changes)
+
+    def _delivery_attention(
+        self, record: SiteRecord, event_id: str, deliveries: list[dict[str, Any]]
+    ) -> Attention | None:
+        if any(d["status"] == "delivered" for d in deliveries) or not deliveries:
+            return None
+        failing = [d for d in deliveries if d["attempts"] > 0 or d["status"] == "failed"]
+        if not failing:
+            return None
+        names = self._helper_names()
+        worst = failing[0]
+        name = names.get(worst["helper_id"], "the browser helper")
+        event = record.pending if record.pending and record.pending.id == event_id else None
+        verb = "sign you in" if event is None or event.type == "login" else "sign you out"
+        retry = "" if worst["status"] == "failed" else "; retrying"
+        code = "undelivered"
+        if worst["status"] == "failed" and "gone" in (worst["last_error"] or ""):
+            code = "helper_gone"
+        message = (
+            f"Could not tell {display_site(record.site)} to {verb}: {name} could not be reached"
+            f" ({worst['last_error'] or 'no answer'}){retry}"
+        )
+        return Attention(code, message, event_id)  # type: ignore[arg-type]
+
+    # -- pending timeouts ------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stopping = False
+        self._reaper = threading.Thread(target=self._reap_loop, name="pending-reaper", daemon=True)
+        self._reaper.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._reaper_wakeup.notify_all()
+        if self._reaper is not None:
+            self._reaper.join(timeout=5)
+            self._reaper = None
+
+    def _reap_loop(self) -> None:
+        """Sleeps until the next pending action times out; no polling."""
+        with self._lock:
+            while not self._stopping:
+                changes = self.expire_pending()
+                if changes:
+                    self._lock.release()
+                    try:
+                        self.notify(changes)
+                    finally:
+                        self._lock.acquire()
+                    continue
+                deadlines = [
+                    r.pending.created_at + self.pending_timeout
+                    for r in self._sites.values()
+                    if r.pending is not None
+                ]
+                timeout = max(0.0, min(deadlines) - self.clock()) if deadlines else None
+                self._reaper_wakeup.wait(timeout)
+
+    def expire_pending(self) -> list[Change]:
+        """Clear pending actions the site never answered; returns what changed."""
+        changes: list[Change] = []
+        with self._lock:
+            now = self.clock()
+            batch = Changes()
+            for record in list(self._sites.values()):
+                after = rules.expire_pending(record, now=now, timeout=self.pending_timeout)
+                if after is None or record.pending is None:
+                    continue
+                deliveries = self.store.delivery_summary(record.pending.id)
+                undelivered = self._delivery_attention(record, record.pending.id, deliveries)
+                if undelivered is not None:
+                    after = replace(after, attention=undelivered)
+                batch.sites.append(after)
+                batch.outcomes[record.pending.id] = "no_response"
+                self._sites[record.site] = after
+                changes += [Change("site", record.site), Change("event", record.pending.id)]
+            self.store.commit(batch)
+        return changes
