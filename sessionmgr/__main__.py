@@ -1,0 +1,5 @@
+import sys
+
+from sessionmgr.cli import main
+
+sys.exit(main())
