@@ -1,0 +1,211 @@
+"""The composition root of the tray app: one QApplication, one daemon, one GUI.
+
+``run(argv)`` is the whole program (``sessionmgr`` with no arguments); with
+``exec_=False`` it builds everything and returns without entering the event
+loop, so tests can drive the real wiring and then call :func:`shutdown`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QLockFile, QObject, QSocketNotifier, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+from PySide6.QtWidgets import QApplication
+
+from sessionmgr import paths
+from sessionmgr.errors import SessionmgrError
+
+log = logging.getLogger("sessionmgr.app")
+
+APP_ID = "org.sessionmgr.SessionManager"
+
+
+class SingleInstance(QObject):
+    """One tray app per user (per ``SESSIONMGR_HOME``): a lock file says who runs,
+    a local socket lets a second launch ask the first to open its doorhanger."""
+
+    activated = Signal()
+
+    def __init__(self, directory: Path, parent: QObject | None = None):
+        super().__init__(parent)
+        self._lock = QLockFile(str(directory / "gui.lock"))
+        digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
+        self.name = f"sessionmgr-{os.getuid() if hasattr(os, 'getuid') else 0}-{digest}"
+        self._server: QLocalServer | None = None
+
+    def acquire(self) -> bool:
+        """Become the instance, or return False when another one holds the lock."""
+        if not self._lock.tryLock(200):
+            return False
+        QLocalServer.removeServer(self.name)  # a socket left behind by a crash
+        server = QLocalServer(self)
+        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        if not server.listen(self.name):
+            log.warning("single-instance socket unavailable: %s", server.errorString())
+        server.newConnection.connect(self._on_connection)
+        self._server = server
+        return True
+
+    def _on_connection(self) -> None:
+        while self._server is not None and (conn := self._server.nextPendingConnection()):
+            conn.readyRead.connect(lambda c=conn: self._on_message(c))
+            conn.disconnected.connect(conn.deleteLater)
+
+    def _on_message(self, conn: QLocalSocket) -> None:
+        if bytes(conn.readAll().data()).strip() == b"open":
+            self.activated.emit()
+
+    def ask_running_instance(self) -> bool:
+        """Second launch: tell the first one to open its doorhanger."""
+        conn = QLocalSocket()
+        conn.connectToServer(self.name)
+        if not conn.waitForConnected(2000):
+            return False
+        conn.write(b"open\n")
+        ok = conn.waitForBytesWritten(2000)
+        conn.disconnectFromServer()
+        return ok
+
+    def release(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self._lock.unlock()
+
+
+class _SignalWaker(QObject):
+    """Lets Python see SIGINT/SIGTERM while Qt's C++ loop runs: the C handler
+    writes to a socket, a QSocketNotifier wakes the loop, the Python handler
+    (which quits the app) then runs. No polling timer."""
+
+    def __init__(self, app: QApplication):
+        super().__init__(app)
+        self._read, self._write = socket.socketpair()
+        self._read.setblocking(False)
+        self._write.setblocking(False)
+        self._old_fd = signal.set_wakeup_fd(self._write.fileno())
+        self._notifier = QSocketNotifier(self._read.fileno(), QSocketNotifier.Type.Read, self)
+        self._notifier.activated.connect(self._drain)
+        self._old = {sig: signal.signal(sig, self._handle)
+                     for sig in (signal.SIGINT, signal.SIGTERM)}
+        self.app = app
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        log.info("signal %d: quitting", signum)
+        self.app.quit()
+
+    def _drain(self) -> None:
+        with contextlib.suppress(OSError):
+            self._read.recv(256)
+
+    def restore(self) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+        signal.set_wakeup_fd(self._old_fd)
+        self._notifier.setEnabled(False)
+        self._read.close()
+        self._write.close()
+
+
+class TrayApp:
+    """Everything one running tray app owns, and the order to stop it in."""
+
+    def __init__(self, qapp: QApplication, instance: SingleInstance, daemon: Any,
+                 controller: Any, waker: _SignalWaker | None):
+        self.qapp = qapp
+        self.instance = instance
+        self.daemon = daemon
+        self.controller = controller
+        self.waker = waker
+        self._stopped = False
+
+    def shutdown(self) -> None:
+        """Idempotent: GUI first (it stops calling the service), then the daemon."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.controller.close()
+        try:
+            self.daemon.stop()
+        finally:
+            if self.waker is not None:
+                self.waker.restore()
+            self.instance.release()
+
+
+_current: TrayApp | None = None
+
+
+def current() -> TrayApp | None:
+    """The app built by the last ``run(..., exec_=False)`` (for tests)."""
+    return _current
+
+
+def shutdown() -> None:
+    global _current
+    if _current is not None:
+        _current.shutdown()
+        _current = None
+
+
+def _application(argv: list[str]) -> QApplication:
+    existing = QApplication.instance()
+    qapp = existing if isinstance(existing, QApplication) else QApplication(argv)
+    qapp.setApplicationName("sessionmgr")
+    qapp.setApplicationDisplayName("Session Manager")
+    qapp.setOrganizationDomain("sessionmgr.org")
+    QGuiApplication.setDesktopFileName(APP_ID)
+    qapp.setQuitOnLastWindowClosed(False)
+    from sessionmgr.gui import icons
+
+    qapp.setWindowIcon(icons.app_icon())
+    return qapp
+
+
+def run(argv: list[str], *, exec_: bool = True) -> int:
+    """Run the tray app; returns the process exit status."""
+    global _current
+    from sessionmgr.daemon import Daemon  # the Qt-free core; imported late for a fast --help
+    from sessionmgr.gui.bridge import DaemonBackend
+    from sessionmgr.gui.controller import Controller
+
+    qapp = _application(argv)
+    instance = SingleInstance(paths.runtime_dir())
+    if not instance.acquire():
+        if instance.ask_running_instance():
+            log.info("already running: asked it to open its doorhanger")
+            return 0
+        print("sessionmgr: another instance holds the lock but does not answer", file=sys.stderr)
+        return 1
+
+    try:
+        daemon = Daemon.open()
+        daemon.start()
+    except SessionmgrError as exc:
+        instance.release()
+        print(f"sessionmgr: {exc.message}", file=sys.stderr)
+        return 1
+
+    controller = Controller(DaemonBackend(daemon), daemon.settings)
+    waker = _SignalWaker(qapp) if exec_ else None
+    tray_app = TrayApp(qapp, instance, daemon, controller, waker)
+    instance.activated.connect(controller.open_doorhanger)
+    controller.quit_requested.connect(qapp.quit)
+    controller.start()
+    if not exec_:
+        _current = tray_app
+        return 0
+    try:
+        return qapp.exec()
+    finally:
+        tray_app.shutdown()

@@ -1,0 +1,262 @@
+"""The one place where the GUI thread meets the service.
+
+Service methods may touch SQLite, the keyring or the network, so they run on a
+single worker thread (one worker keeps the user's actions in order); results
+and errors come back as queued Qt signals. Service change callbacks arrive on
+whatever thread made the change; they are collected into a set and drained at
+most every ``COALESCE_MS``, so a storm of declarations becomes a few batched
+row updates instead of thousands of repaints.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from sessionmgr.errors import SessionmgrError
+
+log = logging.getLogger("sessionmgr.gui.bridge")
+
+Callback = Callable[[Any], None]
+
+
+class Bridge(QObject):
+    """Runs service calls off the GUI thread and turns service changes into signals."""
+
+    COALESCE_MS = 40
+
+    # Snapshots, always delivered on the GUI thread.
+    sites_loaded = Signal(list)          # every SiteState, on start and after a big burst
+    sites_changed = Signal(dict)         # {site: SiteState or None (removed)}
+    focus_changed = Signal(object)       # site or None
+    events_changed = Signal(list)        # newest events, with deliveries
+    helpers_changed = Signal(list)
+    pairings_changed = Signal(list)
+    error = Signal(str, str)             # (what the user tried, message)
+
+    _finished = Signal(object, object)   # (callback, result) from the worker
+    _wake = Signal()                     # a change arrived on some thread
+
+    def __init__(self, service: Any, parent: QObject | None = None):
+        super().__init__(parent)
+        self.service = service
+        self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="sessionmgr-gui-worker"
+        )
+        self._lock = threading.Lock()
+        self._dirty: dict[str, set[str]] = {}
+        self._woken = False
+        self._timer = QTimer(self, singleShot=True, interval=self.COALESCE_MS)
+        self._timer.timeout.connect(self._drain)
+        self._finished.connect(self._deliver)
+        self._wake.connect(self._on_wake)
+        self._unsubscribe: Callable[[], None] | None = service.subscribe(self._on_change)
+
+    # -- running work ---------------------------------------------------
+
+    def call(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        done: Callback | None = None,
+        what: str = "",
+        **kwargs: Any,
+    ) -> Future[Any] | None:
+        """Run ``fn(*args, **kwargs)`` on the worker; ``done(result)`` on the GUI thread.
+
+        A ``SessionmgrError`` becomes ``error(what, message)``; anything else is
+        a bug, logged with its traceback and reported without details.
+        """
+        if self._executor is None:
+            return None
+
+        def job() -> None:
+            try:
+                result = fn(*args, **kwargs)
+            except SessionmgrError as exc:
+                self._finished.emit(self._fail, (what, exc.message))
+            except Exception:
+                log.exception("%s failed", what or getattr(fn, "__name__", "service call"))
+                self._finished.emit(self._fail, (what, "An internal error occurred; see the log."))
+            else:
+                if done is not None:
+                    self._finished.emit(done, result)
+
+        return self._executor.submit(job)
+
+    def _fail(self, pair: tuple[str, str]) -> None:
+        self.error.emit(*pair)
+
+    @Slot(object, object)
+    def _deliver(self, callback: Callback, result: Any) -> None:
+        callback(result)
+
+    # -- user actions (fire and forget; the change feed shows the outcome) --
+
+    def login(self, site: str, account: str | None, persistent: bool = False) -> None:
+        what = f"Log in to {site}" if account is None else f"Switch {site} to {account}"
+        self.call(self.service.login, site, account, persistent, what=what)
+
+    def logout(self, site: str) -> None:
+        self.call(self.service.logout, site, what=f"Log out of {site}")
+
+    def logout_all(self) -> None:
+        self.call(self.service.logout_all, what="Log out of all sites")
+
+    def forget_site(self, site: str) -> None:
+        self.call(self.service.forget_site, site, what=f"Forget {site}")
+
+    def cancel_persistent(self, site: str) -> None:
+        self.call(self.service.cancel_persistent, site, what=f"Stop staying signed in to {site}")
+
+    def revoke_helper(self, helper_id: str) -> None:
+        self.call(self.service.revoke_helper, helper_id, what="Revoke the paired browser")
+
+    def approve_pairing(self, pairing_id: str) -> None:
+        self.call(self.service.approve_pairing, pairing_id, what="Approve the pairing")
+
+    def reject_pairing(self, pairing_id: str) -> None:
+        self.call(self.service.reject_pairing, pairing_id, what="Reject the pairing")
+
+    # -- snapshots --------------------------------------------------------
+
+    def refresh_all(self) -> None:
+        """Load everything once (start-up); later updates arrive by change."""
+        self.call(self.service.list_sites, done=self.sites_loaded.emit, what="Load sites")
+        self.call(self.service.focused_site, done=self.focus_changed.emit, what="Load focus")
+        self.refresh_events()
+        self.call(self.service.list_helpers, done=self.helpers_changed.emit, what="Load browsers")
+        self.call(self.service.list_pairings, done=self.pairings_changed.emit, what="Load pairings")
+
+    def refresh_events(self) -> None:
+        self.call(self.service.list_events, None, 200, done=self.events_changed.emit,
+                  what="Load events")
+
+    # -- the change feed --------------------------------------------------
+
+    def _on_change(self, change: Any) -> None:
+        """Runs on the thread that made the change: record it, wake the GUI once."""
+        with self._lock:
+            self._dirty.setdefault(change.kind, set()).add(change.key)
+            if self._woken:
+                return
+            self._woken = True
+        self._wake.emit()
+
+    @Slot()
+    def _on_wake(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    @Slot()
+    def _drain(self) -> None:
+        with self._lock:
+            dirty, self._dirty, self._woken = self._dirty, {}, False
+        if dirty:
+            self.call(self._fetch, dirty, done=self._apply, what="Refresh")
+
+    BULK = 500  # above this many changed sites, one list_sites() is cheaper
+
+    def _fetch(self, dirty: dict[str, set[str]]) -> dict[str, Any]:
+        """Worker side: read what changed."""
+        service = self.service
+        out: dict[str, Any] = {}
+        sites = dirty.get("site", set()) | dirty.get("site_removed", set())
+        if len(sites) > self.BULK:
+            out["all_sites"] = service.list_sites()
+        elif sites:
+            out["sites"] = {site: service.get_site(site) for site in sites}
+        if "focus" in dirty:
+            out["focus"] = service.focused_site()
+        if dirty.keys() & {"event", "delivery"}:
+            out["events"] = service.list_events(None, 200)
+        if dirty.keys() & {"helper", "delivery"}:
+            out["helpers"] = service.list_helpers()
+        if "pairing" in dirty:
+            out["pairings"] = service.list_pairings()
+        return out
+
+    def _apply(self, out: dict[str, Any]) -> None:
+        if "all_sites" in out:
+            self.sites_loaded.emit(out["all_sites"])
+        if "sites" in out:
+            self.sites_changed.emit(out["sites"])
+        if "focus" in out:
+            self.focus_changed.emit(out["focus"])
+        if "events" in out:
+            self.events_changed.emit(out["events"])
+        if "helpers" in out:
+            self.helpers_changed.emit(out["helpers"])
+        if "pairings" in out:
+            self.pairings_changed.emit(out["pairings"])
+
+    # -- shutdown ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop listening and let the worker finish what it started."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._timer.stop()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+
+class DaemonBackend:
+    """What the GUI may ask of a running daemon: its session service plus the
+    helper registry (pairings, paired browsers), as one object for the bridge."""
+
+    def __init__(self, daemon: Any):
+        self._service = daemon.service
+        self._registry = daemon.registry
+
+    def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
+        return self._service.subscribe(listener)
+
+    def list_sites(self) -> list[dict[str, Any]]:
+        return self._service.list_sites()
+
+    def get_site(self, site: str) -> dict[str, Any] | None:
+        return self._service.get_site(site)
+
+    def focused_site(self) -> str | None:
+        return self._service.focused_site()
+
+    def login(self, site: str, account: str | None, persistent: bool = False) -> dict[str, Any]:
+        return self._service.login(site, account, persistent)
+
+    def logout(self, site: str) -> dict[str, Any]:
+        return self._service.logout(site)
+
+    def logout_all(self) -> list[dict[str, Any]]:
+        return self._service.logout_all()
+
+    def forget_site(self, site: str) -> None:
+        self._service.forget_site(site)
+
+    def cancel_persistent(self, site: str) -> None:
+        self._service.cancel_persistent(site)
+
+    def list_events(self, site: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        return self._service.list_events(site, limit)
+
+    def list_helpers(self) -> list[dict[str, Any]]:
+        return self._registry.list_helpers()
+
+    def revoke_helper(self, helper_id: str) -> None:
+        self._registry.revoke(helper_id)
+
+    def list_pairings(self) -> list[dict[str, Any]]:
+        return self._registry.list_pairings()
+
+    def approve_pairing(self, pairing_id: str) -> None:
+        self._registry.approve(pairing_id)
+
+    def reject_pairing(self, pairing_id: str) -> None:
+        self._registry.reject(pairing_id)

@@ -1,0 +1,258 @@
+"""Wires the bridge, the models and the views together.
+
+Views never see the service: they show the models and emit user intents;
+this object turns intents into bridge calls and model changes into view
+updates and notifications.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import QObject, QRect, Signal
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
+
+from sessionmgr import settings as settings_io
+from sessionmgr.gui import autostart, describe
+from sessionmgr.gui.bridge import Bridge
+from sessionmgr.gui.dialogs import LogoutAllDialog, PairingDialog, SettingsDialog
+from sessionmgr.gui.doorhanger import Doorhanger
+from sessionmgr.gui.models import EventsModel, HelpersModel, SiteTableModel
+from sessionmgr.gui.sessions_window import SessionsWindow
+from sessionmgr.gui.tray import Tray
+from sessionmgr.settings import Settings
+
+log = logging.getLogger("sessionmgr.gui")
+
+State = dict[str, Any]
+
+
+class Controller(QObject):
+    """The tray app's behaviour, independent of how the process is started."""
+
+    notified = Signal(str, str)  # title, text (also shown by the tray when not paused)
+    quit_requested = Signal()
+
+    def __init__(self, service: Any, settings: Settings | None = None, *,
+                 tray_available: bool | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.settings = replace(settings) if settings else Settings()
+        self.bridge = Bridge(service, self)
+        self.sites = SiteTableModel(self)
+        self.events = EventsModel(self)
+        self.helpers = HelpersModel(self)
+        self.focused: str | None = None
+        self.doorhanger = Doorhanger()
+        self._window: SessionsWindow | None = None
+        self.pairing_dialogs: dict[str, PairingDialog] = {}
+        self._seen_pairings: set[str] = set()
+        self._paused = not self.settings.notifications
+        if tray_available is None:
+            tray_available = QSystemTrayIcon.isSystemTrayAvailable()
+        self.tray: Tray | None = Tray(self._signed_in) if tray_available else None
+
+        b = self.bridge
+        b.sites_loaded.connect(self._on_sites_loaded)
+        b.sites_changed.connect(self._on_sites_changed)
+        b.focus_changed.connect(self._on_focus)
+        b.events_changed.connect(self.events.set_items)
+        b.helpers_changed.connect(self._on_helpers)
+        b.pairings_changed.connect(self._on_pairings)
+        b.error.connect(self._on_error)
+
+        d = self.doorhanger
+        d.login_requested.connect(b.login)
+        d.logout_requested.connect(b.logout)
+        d.cancel_persistent_requested.connect(b.cancel_persistent)
+        d.sessions_window_requested.connect(self.show_sessions_window)
+
+        if self.tray is not None:
+            t = self.tray
+            t.set_paused(self._paused)
+            t.doorhanger_requested.connect(self.open_doorhanger)
+            t.login_requested.connect(b.login)
+            t.logout_requested.connect(b.logout)
+            t.cancel_persistent_requested.connect(b.cancel_persistent)
+            t.logout_all_requested.connect(self.confirm_logout_all)
+            t.sessions_requested.connect(self.show_sessions_window)
+            t.browsers_requested.connect(lambda: self.show_sessions_window("browsers"))
+            t.settings_requested.connect(self.edit_settings)
+            t.pause_toggled.connect(self.set_paused)
+            t.quit_requested.connect(self.quit_requested.emit)
+
+    def start(self) -> None:
+        """Show the tray (or, without one, the window) and load the first snapshot."""
+        if self.tray is not None:
+            self.tray.show()
+        else:
+            log.warning("no system tray on this desktop: opening the sessions window")
+            window = self.show_sessions_window()
+            box = QMessageBox(QMessageBox.Icon.Information, "No system tray",
+                              "This desktop has no system tray, so Session Manager shows this "
+                              "window instead. Closing it leaves Session Manager running; "
+                              "start it again to reopen the window.", parent=window)
+            box.setObjectName("no-tray-message")
+            box.open()
+        self.bridge.refresh_all()
+
+    def close(self) -> None:
+        """Stop talking to the service; the app stops the daemon afterwards."""
+        self.bridge.close()
+        self.doorhanger.close()
+        for dialog in list(self.pairing_dialogs.values()):
+            dialog.blockSignals(True)
+            dialog.close()
+        if self._window is not None:
+            self._window.close()
+        if self.tray is not None:
+            self.tray.hide()
+
+    # -- state in --
+
+    def focused_state(self) -> State | None:
+        return self.sites.state(self.focused)
+
+    def _signed_in(self) -> list[State]:
+        return [s for s in self.sites.states() if s.get("active")]
+
+    def _on_sites_loaded(self, states: list[State]) -> None:
+        self.sites.reset(states)
+        self._refresh_focus_views()
+
+    def _on_sites_changed(self, changes: dict[str, State | None]) -> None:
+        for site, state in changes.items():
+            self._notice(self.sites.state(site), state)
+        self.sites.apply(changes)
+        self._refresh_focus_views()
+
+    def _on_focus(self, site: str | None) -> None:
+        self.focused = site
+        self._refresh_focus_views()
+
+    def _refresh_focus_views(self) -> None:
+        state = self.focused_state()
+        if self.tray is not None:
+            self.tray.set_state(state, undelivered=self.sites.undelivered_count() > 0)
+        if self.doorhanger.isVisible():
+            self.doorhanger.set_state(state)
+
+    def _on_helpers(self, helpers: list[dict[str, Any]]) -> None:
+        self.helpers.set_items(helpers)
+        self.events.set_helper_names({h["id"]: h.get("name", "") for h in helpers})
+
+    def _on_pairings(self, pairings: list[dict[str, Any]]) -> None:
+        pending = {p["id"]: p for p in pairings if p.get("status") == "pending"}
+        for pairing_id, dialog in list(self.pairing_dialogs.items()):
+            if pairing_id not in pending:  # decided elsewhere, or expired
+                dialog.blockSignals(True)
+                dialog.close()
+                del self.pairing_dialogs[pairing_id]
+        for pairing_id, pairing in pending.items():
+            if pairing_id in self._seen_pairings:
+                continue
+            self._seen_pairings.add(pairing_id)
+            self.show_pairing(pairing)
+
+    def show_pairing(self, pairing: dict[str, Any]) -> PairingDialog:
+        dialog = PairingDialog(pairing)
+        dialog.decided.connect(self._on_pairing_decided)
+        self.pairing_dialogs[pairing["id"]] = dialog
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        if not dialog.isActiveWindow():
+            self.notify("Pair a browser?",
+                        f"{pairing.get('name') or 'A browser'} asks to pair. "
+                        f"Check that it shows the code {pairing.get('code', '')}.")
+        return dialog
+
+    def _on_pairing_decided(self, pairing_id: str, approved: bool) -> None:
+        self.pairing_dialogs.pop(pairing_id, None)
+        if approved:
+            self.bridge.approve_pairing(pairing_id)
+        else:
+            self.bridge.reject_pairing(pairing_id)
+
+    def _on_error(self, what: str, message: str) -> None:
+        self.notify(f"{what} failed" if what else "Something went wrong", message, warning=True)
+
+    def _notice(self, before: State | None, after: State | None) -> None:
+        """Notifications worth interrupting for: undelivered events, surprise sign-outs."""
+        if after is None:
+            return
+        attention = after.get("attention")
+        if attention and attention.get("event_id") != ((before or {}).get("attention") or {}) \
+                .get("event_id"):
+            if attention.get("code") == "no_response":
+                title = f"{after['site']} did not respond"
+            else:
+                title = "Could not reach your browser"
+            self.notify(title, attention.get("message", ""), warning=True)
+        if before and before.get("active") and not after.get("active") \
+                and before.get("pending") is None and after.get("supported") \
+                and not describe.is_anonymous(before):
+            self.notify(f"Signed out of {after['site']}",
+                        f"{after['site']} signed you out of {before['active']}.")
+
+    # -- user intents --
+
+    def open_doorhanger(self, anchor: QRect | None = None) -> None:
+        self.doorhanger.set_state(self.focused_state())
+        self.doorhanger.popup(anchor)
+
+    def show_sessions_window(self, tab: str = "sites") -> SessionsWindow:
+        if self._window is None:
+            window = SessionsWindow(self.sites, self.events, self.helpers)
+            window.login_requested.connect(self.bridge.login)
+            window.logout_requested.connect(self.bridge.logout)
+            window.forget_requested.connect(self.bridge.forget_site)
+            window.cancel_persistent_requested.connect(self.bridge.cancel_persistent)
+            window.revoke_requested.connect(self.bridge.revoke_helper)
+            window.settings_requested.connect(self.edit_settings)
+            self._window = window
+        self._window.show_tab(tab)
+        return self._window
+
+    def logout_all_dialog(self) -> LogoutAllDialog:
+        entries = [(s["site"], "signed in" if describe.is_anonymous(s) else s["active"])
+                   for s in self._signed_in()]
+        return LogoutAllDialog(entries, self._window)
+
+    def confirm_logout_all(self) -> None:
+        dialog = self.logout_all_dialog()
+        dialog.accepted.connect(self.bridge.logout_all)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def edit_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self._window)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.value()))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def apply_settings(self, new: Settings) -> None:
+        old, self.settings = self.settings, new
+        self.set_paused(not self.settings.notifications, save=False)
+        self.bridge.call(settings_io.save, replace(self.settings), what="Save settings")
+        if old.start_at_login != self.settings.start_at_login:
+            self.bridge.call(autostart.set_start_at_login, self.settings.start_at_login,
+                             what="Change start at login")
+
+    def set_paused(self, paused: bool, save: bool = True) -> None:
+        self._paused = paused
+        if self.tray is not None:
+            self.tray.set_paused(paused)
+        if save and self.settings.notifications == paused:
+            self.settings = replace(self.settings, notifications=not paused)
+            self.bridge.call(settings_io.save, replace(self.settings), what="Save settings")
+
+    def notify(self, title: str, text: str, warning: bool = False) -> None:
+        log.info("notification: %s: %s", title, text)
+        self.notified.emit(title, text)
+        if not self._paused and self.tray is not None and self.tray.icon.isVisible():
+            self.tray.notify(title, text, warning)
+
+    def quit(self) -> None:
+        QApplication.quit()

@@ -1,0 +1,408 @@
+"""The doorhanger: a small popup for the focused site, as in the browser UX of
+seed 002. It is a pure view: ``set_state`` takes a SiteState dict and user
+choices leave as signals, so it never touches the service or the disk and can
+open instantly however many sites the store holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QCursor, QGuiApplication, QKeyEvent
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QCheckBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from sessionmgr.gui import describe, icons
+
+State = dict[str, Any]
+
+_AVATAR_COLOURS = ("#2563eb", "#16a34a", "#9333ea", "#db2777", "#0d9488", "#ea580c", "#4f46e5")
+
+
+def _avatar(ident: str) -> QLabel:
+    """A round initial, coloured by the account, so accounts are told apart at a glance."""
+    label = QLabel(ident[:1].upper() or "?")
+    colour = _AVATAR_COLOURS[hashlib.sha256(ident.encode()).digest()[0] % len(_AVATAR_COLOURS)]
+    label.setFixedSize(32, 32)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setStyleSheet(f"background:{colour}; color:white; border-radius:16px; font-weight:600;")
+    label.setAccessibleName(f"Avatar of {ident}")
+    return label
+
+
+class Doorhanger(QFrame):
+    """Frameless popup: who you are on the focused site, and one click to change it."""
+
+    login_requested = Signal(str, object, bool)      # site, account or None, persistent
+    logout_requested = Signal(str)                   # site
+    cancel_persistent_requested = Signal(str)        # site
+    sessions_window_requested = Signal()
+
+    WIDTH = 360
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent, Qt.WindowType.Popup | Qt.WindowType.FramelessWindowHint)
+        self.setObjectName("doorhanger")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAccessibleName("Session doorhanger")
+        self.setFixedWidth(self.WIDTH)
+        self._state: State | None = None
+        self._persistent_choice = False
+
+        self._icon = QLabel()
+        self._site = QLabel()
+        self._site.setObjectName("site")
+        font = self._site.font()
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        font.setBold(True)
+        self._site.setFont(font)
+        self._site.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+        self._status = QLabel()
+        self._status.setObjectName("status")
+        self._status.setWordWrap(True)
+        titles = QVBoxLayout()
+        titles.setSpacing(0)
+        titles.addWidget(self._site)
+        titles.addWidget(self._status)
+        header = QHBoxLayout()
+        header.addWidget(self._icon, 0, Qt.AlignmentFlag.AlignTop)
+        header.addLayout(titles, 1)
+
+        self._pending = self._banner("pending", "#fef3c7", "#78350f")
+        self._attention = self._banner("attention", "#fee2e2", "#7f1d1d")
+
+        self._accounts = QWidget()
+        self._accounts.setObjectName("accounts")
+        self._accounts_layout = QVBoxLayout(self._accounts)
+        self._accounts_layout.setContentsMargins(0, 4, 0, 4)
+        self._accounts_layout.setSpacing(6)
+
+        self._stay = QCheckBox("Stay signed in")
+        self._stay.setObjectName("stay")
+        self._stay.setAccessibleName("Stay signed in")
+        self._stay.setToolTip("Remember this account on this site until the date shown; "
+                              "the site can then sign you in silently.")
+        self._stay.toggled.connect(self._on_stay_toggled)
+        self._expiry = QLabel()
+        self._expiry.setObjectName("expiry")
+        self._expiry.setWordWrap(True)
+        self._undo = QPushButton("Undo")
+        self._undo.setObjectName("undo")
+        self._undo.setAccessibleName("Stop staying signed in")
+        self._undo.setFlat(True)
+        self._undo.clicked.connect(self._cancel_persistent)
+        self._expiry.setStyleSheet("QLabel#expiry { color: palette(placeholder-text); }")
+        stay_row = QHBoxLayout()
+        stay_row.setContentsMargins(0, 0, 0, 0)
+        stay_row.addWidget(self._stay)
+        stay_row.addStretch(1)
+        stay_row.addWidget(self._undo)
+        self._stay_box = QWidget()
+        stay = QVBoxLayout(self._stay_box)
+        stay.setContentsMargins(0, 0, 0, 0)
+        stay.setSpacing(0)
+        stay.addLayout(stay_row)
+        stay.addWidget(self._expiry)
+
+        self._login = QPushButton("Log in")
+        self._login.setObjectName("login")
+        self._login.setAccessibleName("Log in")
+        self._login.setDefault(True)
+        self._login.clicked.connect(lambda: self._request_login(None))
+        self._open_window = QPushButton("All sites…")
+        self._open_window.setObjectName("open-window")
+        self._open_window.setAccessibleName("Open the sessions window")
+        self._open_window.setFlat(True)
+        self._open_window.clicked.connect(self._open_sessions_window)
+        footer = QHBoxLayout()
+        footer.addWidget(self._open_window)
+        footer.addStretch(1)
+        footer.addWidget(self._login)
+
+        rule = QFrame()
+        rule.setFrameShape(QFrame.Shape.HLine)
+        rule.setFrameShadow(QFrame.Shadow.Sunken)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 12, 14, 10)
+        layout.setSpacing(8)
+        layout.addLayout(header)
+        layout.addWidget(self._pending)
+        layout.addWidget(self._attention)
+        layout.addWidget(rule)
+        layout.addWidget(self._accounts)
+        layout.addWidget(self._stay_box)
+        layout.addLayout(footer)
+        self._rule = rule
+
+        for control in (self._stay, self._undo, self._login, self._open_window):
+            control.installEventFilter(self)
+        self.set_state(None)
+
+    @staticmethod
+    def _banner(name: str, background: str, foreground: str) -> QLabel:
+        """A tinted message strip; fixed colours with enough contrast in both themes."""
+        banner = QLabel()
+        banner.setObjectName(name)
+        banner.setWordWrap(True)
+        banner.setStyleSheet(f"QLabel#{name} {{ background:{background}; color:{foreground};"
+                             f" border-left:4px solid {foreground}; border-radius:4px;"
+                             " padding:6px 8px; }")
+        banner.hide()
+        return banner
+
+    # -- the view ---------------------------------------------------------
+
+    def state(self) -> State | None:
+        return self._state
+
+    def site(self) -> str | None:
+        return self._state["site"] if self._state else None
+
+    def set_state(self, state: State | None) -> None:
+        """Show ``state`` (a SiteState dict; None when no site has focus)."""
+        focused = self.focusWidget()
+        focused_name = focused.objectName() if focused is not None else ""
+        if (state or {}).get("site") != (self._state or {}).get("site"):
+            self._persistent_choice = False
+        self._state = state
+        look = icons.tray_look(state)
+        self._icon.setPixmap(icons.tray_icon(look.kind, look.warning).pixmap(QSize(32, 32)))
+        self._site.setText(state["site"] if state else "No site in focus")
+        self._site.setAccessibleName(f"Site {state['site']}" if state else "No site in focus")
+        self._status.setText(self._status_text(state))
+        self._status.setAccessibleName(self._status.text())
+
+        pending = (state or {}).get("pending")
+        self._pending.setText(describe.pending_text(pending, state["site"])
+                              if pending and state else "")
+        self._pending.setVisible(bool(pending))
+        attention = (state or {}).get("attention")
+        self._attention.setText((attention.get("message") or "The site did not respond.")
+                                if attention else "")
+        self._attention.setVisible(bool(attention))
+        for banner in (self._pending, self._attention):
+            banner.setAccessibleName(banner.text())
+
+        self._fill_accounts(state)
+        self._fill_stay(state)
+        supported = bool(state and state.get("supported"))
+        self._login.setVisible(supported and not describe.is_signed_in(state))
+        self._rule.setVisible(supported)
+        self.adjustSize()
+        restored = self.findChild(QWidget, focused_name) if focused_name else None
+        if restored is not None and restored.isVisibleTo(self):
+            restored.setFocus()
+        elif self.isVisible():
+            self._focus_first()
+
+    @staticmethod
+    def _status_text(state: State | None) -> str:
+        if not state:
+            return "Browse to a site in a paired browser to see who you are signed in as."
+        if not state.get("supported"):
+            return "This site does not tell the browser who you are signed in as."
+        if describe.is_anonymous(state):
+            if describe.is_signed_in(state):
+                return "Signed in. The site uses the Login Status API, which does not say as whom."
+            return "Not signed in."
+        if state.get("active"):
+            return f"Signed in as {state['active']}"
+        if state.get("sessions"):
+            return "Not signed in. Choose an account:"
+        return "Not signed in."
+
+    def _fill_accounts(self, state: State | None) -> None:
+        layout = self._accounts_layout
+        while layout.count():
+            item = layout.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.hide()
+                widget.deleteLater()
+        sessions = (state or {}).get("sessions") or []
+        if not state or not state.get("supported") or not sessions or describe.is_anonymous(state):
+            self._accounts.hide()
+            return
+        active = state.get("active")
+        for number, session in enumerate(sessions):
+            layout.addWidget(self._account_row(state["site"], session, active, number))
+        self._accounts.show()
+
+    def _account_row(self, site: str, session: dict[str, Any], active: str | None,
+                     number: int) -> QWidget:
+        ident = session["email"]
+        is_active = ident == active
+        row = QWidget()
+        row.setObjectName(f"account-{number}")
+        row.setAccessibleName(ident)
+        name = QLabel(ident)
+        name.setObjectName(f"account-{number}-name")
+        name.setToolTip(ident)
+        name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        if is_active:
+            font = name.font()
+            font.setBold(True)
+            name.setFont(font)
+        detail = QLabel("Signed in" if is_active else "Known, not signed in")
+        detail.setObjectName(f"account-{number}-state")
+        if not is_active:
+            detail.setStyleSheet("color: palette(placeholder-text);")
+        text = QVBoxLayout()
+        text.setSpacing(0)
+        text.addWidget(name)
+        text.addWidget(detail)
+        if is_active:
+            button = QPushButton("Log out")
+            button.setAccessibleName(f"Log out {ident}")
+            button.clicked.connect(lambda: self._request_logout())
+        else:
+            label = "Switch to" if active else "Log in"
+            button = QPushButton(label)
+            button.setAccessibleName(f"{label} {ident}")
+            button.clicked.connect(lambda _=False, who=ident: self._request_login(who))
+        button.setObjectName(f"account-{number}-action")
+        button.installEventFilter(self)
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(_avatar(ident))
+        layout.addLayout(text, 1)
+        layout.addWidget(button)
+        return row
+
+    def _fill_stay(self, state: State | None) -> None:
+        supported = bool(state and state.get("supported") and not describe.is_anonymous(state))
+        self._stay_box.setVisible(supported)
+        persistent = (state or {}).get("persistent")
+        self._stay.blockSignals(True)
+        self._stay.setChecked(bool(persistent) or self._persistent_choice)
+        self._stay.blockSignals(False)
+        if persistent:
+            until = describe.when(persistent.get("expires"), with_time=False)
+            self._expiry.setText(f"As {describe.short(persistent.get('id'), 32)}"
+                                 + (f", until {until}" if until else ""))
+            self._stay.setAccessibleName(f"Stay signed in as {persistent.get('id')}"
+                                         + (f" until {until}" if until else ""))
+        else:
+            self._expiry.setText("From your next log in or switch on this site"
+                                 if self._persistent_choice else "")
+            self._stay.setAccessibleName("Stay signed in")
+        self._expiry.setAccessibleName(self._expiry.text())
+        self._expiry.setVisible(bool(self._expiry.text()))
+        self._undo.setVisible(bool(persistent))
+
+    # -- actions ----------------------------------------------------------
+
+    def _request_login(self, account: str | None) -> None:
+        if self._state:
+            self.login_requested.emit(self._state["site"], account, self._stay.isChecked())
+
+    def _request_logout(self) -> None:
+        if self._state:
+            self.logout_requested.emit(self._state["site"])
+
+    def _cancel_persistent(self) -> None:
+        if self._state and self._state.get("persistent"):
+            self.cancel_persistent_requested.emit(self._state["site"])
+
+    def _on_stay_toggled(self, checked: bool) -> None:
+        if not checked and (self._state or {}).get("persistent"):
+            self._cancel_persistent()
+            return
+        self._persistent_choice = checked
+        self._fill_stay(self._state)
+
+    def _open_sessions_window(self) -> None:
+        self.close()
+        self.sessions_window_requested.emit()
+
+    # -- showing, keyboard, closing --------------------------------------
+
+    def popup(self, anchor: QRect | None = None) -> None:
+        """Open next to ``anchor`` (the tray icon) or, when unknown, the cursor."""
+        self.adjustSize()
+        size = self.sizeHint().expandedTo(self.size())
+        if anchor is not None and anchor.isValid() and not anchor.isEmpty():
+            point = anchor.center()
+        else:
+            anchor = None
+            point = QCursor.pos()
+        screen = QGuiApplication.screenAt(point) or QGuiApplication.primaryScreen()
+        area = screen.availableGeometry() if screen else QRect(0, 0, 1920, 1080)
+        if anchor is not None:
+            below = anchor.bottom() + 4
+            above = anchor.top() - 4 - size.height()
+            y = below if anchor.center().y() < area.center().y() else above
+            x = anchor.center().x() - size.width() // 2
+        else:
+            x, y = point.x() - size.width() // 2, point.y() + 8
+        x = max(area.left() + 4, min(x, area.right() - size.width() - 4))
+        y = max(area.top() + 4, min(y, area.bottom() - size.height() - 4))
+        self.move(QPoint(x, y))
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        self._focus_first()
+
+    def _focus_first(self) -> None:
+        for button in self._controls():
+            button.setFocus(Qt.FocusReason.PopupFocusReason)
+            return
+        self.setFocus(Qt.FocusReason.PopupFocusReason)
+
+    def _controls(self) -> list[QAbstractButton]:
+        """The focusable controls, top to bottom."""
+        found = [w for w in self.findChildren(QAbstractButton)
+                 if w.isVisibleTo(self) and w.isEnabled()]
+        return sorted(found, key=lambda w: (w.mapTo(self, QPoint(0, 0)).y(),
+                                            w.mapTo(self, QPoint(0, 0)).x()))
+
+    def _move_focus(self, step: int) -> None:
+        controls = self._controls()
+        if not controls:
+            return
+        current = self.focusWidget()
+        at = controls.index(current) if current in controls else -step if step > 0 else 0
+        controls[(at + step) % len(controls)].setFocus(Qt.FocusReason.TabFocusReason)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            return self._handle_key(event)
+        return super().eventFilter(watched, event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if not self._handle_key(event):
+            super().keyPressEvent(event)
+
+    def _handle_key(self, event: QKeyEvent) -> bool:
+        key = event.key()
+        if key == Qt.Key.Key_Escape:
+            self.close()
+        elif key in (Qt.Key.Key_Down, Qt.Key.Key_Right):
+            self._move_focus(1)
+        elif key in (Qt.Key.Key_Up, Qt.Key.Key_Left):
+            self._move_focus(-1)
+        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            focused = self.focusWidget()
+            if isinstance(focused, QAbstractButton):
+                focused.click()
+            elif self._login.isVisible():
+                self._login.click()
+        else:
+            return False
+        return True
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.WindowDeactivate and self.isVisible():
+            self.close()
+        return super().event(event)

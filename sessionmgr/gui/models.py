@@ -1,0 +1,439 @@
+"""Item models over the service's JSON: sites, events, paired browsers.
+
+The sites model keeps itself sorted (sorting 10,000 rows through a proxy that
+asks Python for every comparison takes a second; sorting a Python list takes
+milliseconds) and changes by single rows, so live updates never reset the
+view. The proxy only filters, against a lower-cased text precomputed per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QBrush, QFont, QPalette
+from PySide6.QtWidgets import QApplication
+
+from sessionmgr.gui import describe, icons
+
+State = dict[str, Any]
+Index = QModelIndex | QPersistentModelIndex
+
+STATE_ROLE = Qt.ItemDataRole.UserRole + 1   # the whole JSON dict of the row
+KEY_ROLE = Qt.ItemDataRole.UserRole + 2     # the row's identity (site, event id, helper id)
+
+UNDELIVERED_CODES = ("undelivered", "helper_gone")
+
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole
+
+
+def _muted() -> QBrush:
+    palette = QApplication.palette()
+    return palette.brush(QPalette.ColorGroup.Active, QPalette.ColorRole.PlaceholderText)
+
+
+# -- sites -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Row:
+    state: State
+    hay: str          # lower-cased text the search box matches against
+    key: tuple[Any, str]  # sort key for the current column, then the site
+
+
+class SiteTableModel(QAbstractTableModel):
+    """Every site the daemon knows, one row each, kept sorted."""
+
+    COLUMNS = ("Site", "Signed in as", "Other accounts", "Cookie binding",
+               "Stays signed in until", "Last update")
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._rows: list[_Row] = []
+        self._index: dict[str, int] = {}
+        self._undelivered: set[str] = set()
+        self._sort_column = 0
+        self._descending = False
+
+    # -- reading --
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = _DISPLAY) -> Any:
+        horizontal = orientation == Qt.Orientation.Horizontal
+        if horizontal and role == _DISPLAY and 0 <= section < len(self.COLUMNS):
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = _DISPLAY) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        state = self._rows[index.row()].state
+        column = index.column()
+        if role == _DISPLAY:
+            return self._text(state, column)
+        if role == STATE_ROLE:
+            return state
+        if role == KEY_ROLE:
+            return state["site"]
+        if role == _TOOLTIP:
+            return describe.tooltip(state)
+        if role == Qt.ItemDataRole.DecorationRole and column == 0:
+            look = icons.tray_look(state)
+            return icons.tray_icon(look.kind, look.warning)
+        if role == Qt.ItemDataRole.FontRole and column == 1 and state.get("pending"):
+            font = QFont()
+            font.setItalic(True)
+            return font
+        if role == Qt.ItemDataRole.ForegroundRole and column == 1 and not state.get("active"):
+            return _muted()
+        return None
+
+    @staticmethod
+    def _text(state: State, column: int) -> str:
+        if column == 0:
+            return state["site"]
+        if column == 1:
+            if state.get("pending"):
+                return describe.pending_text(state["pending"], state["site"]).split(" — ")[0] + "…"
+            if describe.is_anonymous(state) and describe.is_signed_in(state):
+                return "Signed in (anonymous)"
+            if state.get("active"):
+                return state["active"]
+            return "Not signed in" if state.get("supported") else "—"
+        if column == 2:
+            return ", ".join(s["email"] for s in state.get("sessions") or ()
+                             if s.get("email") != state.get("active"))
+        if column == 3:
+            return describe.binding_text(state.get("binding"))
+        if column == 4:
+            return describe.when((state.get("persistent") or {}).get("expires"), with_time=False)
+        if column == 5:
+            return describe.when(state.get("updated_at"))
+        return ""
+
+    def _sort_key(self, state: State) -> tuple[Any, str]:
+        column = self._sort_column
+        if column == 4:
+            moment = describe.parse_time((state.get("persistent") or {}).get("expires"))
+            return (moment.timestamp() if moment else 0.0, state["site"])
+        if column == 5:
+            moment = describe.parse_time(state.get("updated_at"))
+            return (moment.timestamp() if moment else 0.0, state["site"])
+        return (self._text(state, column).lower(), state["site"])
+
+    def _row(self, state: State) -> _Row:
+        attention = state.get("attention") or {}
+        if attention.get("code") in UNDELIVERED_CODES:
+            self._undelivered.add(state["site"])
+        else:
+            self._undelivered.discard(state["site"])
+        hay = " ".join((state["site"], state.get("active") or "",
+                        self._text(state, 2), self._text(state, 3))).lower()
+        return _Row(state, hay, self._sort_key(state))
+
+    # -- queries the rest of the GUI uses --
+
+    def state(self, site: str | None) -> State | None:
+        row = self._index.get(site) if site else None
+        return None if row is None else self._rows[row].state
+
+    def row_of(self, site: str) -> int:
+        return self._index.get(site, -1)
+
+    def matches(self, row: int, needle: str) -> bool:
+        return needle in self._rows[row].hay
+
+    def undelivered_count(self) -> int:
+        """Sites where an event could not reach any browser (the tray's badge)."""
+        return len(self._undelivered)
+
+    def states(self) -> list[State]:
+        return [row.state for row in self._rows]
+
+    # -- writing --
+
+    def reset(self, states: list[State]) -> None:
+        """Replace everything (start-up only)."""
+        self.beginResetModel()
+        self._undelivered.clear()
+        self._rows = [self._row(s) for s in states]
+        self._sort_rows()
+        self.endResetModel()
+
+    def apply(self, changes: dict[str, State | None]) -> None:
+        """Apply ``{site: state or None}`` row by row: update, move, insert or remove."""
+        for site, state in changes.items():
+            if state is None:
+                self._remove(site)
+            else:
+                self._upsert(state)
+
+    def _upsert(self, state: State) -> None:
+        site = state["site"]
+        old = self._index.get(site)
+        row = self._row(state)
+        if old is None:
+            at = self._position(row.key)
+            self.beginInsertRows(QModelIndex(), at, at)
+            self._rows.insert(at, row)
+            self._reindex(at)
+            self.endInsertRows()
+            return
+        rows = self._rows
+        in_place = (old == 0 or self._before(rows[old - 1].key, row.key)) and (
+            old == len(rows) - 1 or self._before(row.key, rows[old + 1].key))
+        if not in_place:
+            del rows[old]
+            target = self._position(row.key)
+            rows.insert(old, row)
+            self.beginMoveRows(QModelIndex(), old, old, QModelIndex(),
+                               target if target < old else target + 1)
+            del rows[old]
+            rows.insert(target, row)
+            self._reindex(min(old, target), max(old, target) + 1)
+            self.endMoveRows()
+            old = target
+        rows[old] = row
+        self.dataChanged.emit(self.index(old, 0), self.index(old, len(self.COLUMNS) - 1))
+
+    def _remove(self, site: str) -> None:
+        row = self._index.get(site)
+        if row is None:
+            return
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._rows[row]
+        del self._index[site]
+        self._undelivered.discard(site)
+        self._reindex(row)
+        self.endRemoveRows()
+
+    def _before(self, a: tuple[Any, str], b: tuple[Any, str]) -> bool:
+        """Does key ``a`` sort strictly before key ``b`` in the current order?"""
+        return a > b if self._descending else a < b
+
+    def _position(self, key: tuple[Any, str]) -> int:
+        """Binary search for the row where ``key`` belongs."""
+        lo, hi = 0, len(self._rows)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._before(self._rows[mid].key, key):
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def _reindex(self, start: int = 0, stop: int | None = None) -> None:
+        rows = self._rows
+        for i in range(start, len(rows) if stop is None else stop):
+            self._index[rows[i].state["site"]] = i
+
+    def _sort_rows(self) -> None:
+        for row in self._rows:
+            row.key = self._sort_key(row.state)
+        self._rows.sort(key=lambda r: r.key, reverse=self._descending)
+        self._index = {}
+        self._reindex()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if not 0 <= column < len(self.COLUMNS):
+            return
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        sites = [self._rows[i.row()].state["site"] for i in persistent]
+        self._sort_column = column
+        self._descending = order == Qt.SortOrder.DescendingOrder
+        self._sort_rows()
+        self.changePersistentIndexList(
+            persistent, [self.index(self._index[s], i.column()) for s, i in zip(sites, persistent,
+                                                                                 strict=True)])
+        self.layoutChanged.emit()
+
+
+class SiteFilterProxy(QSortFilterProxyModel):
+    """Filters by a case-insensitive substring; sorting is the source's job."""
+
+    def __init__(self, source: SiteTableModel, parent: QObject | None = None):
+        super().__init__(parent)
+        self._needle = ""
+        self._sites = source
+        self.setSourceModel(source)
+        self.setDynamicSortFilter(False)
+
+    def set_needle(self, text: str) -> None:
+        needle = text.strip().lower()
+        if needle == self._needle:
+            return
+        self.beginFilterChange()
+        self._needle = needle
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        return not self._needle or self._sites.matches(source_row, self._needle)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self._sites.sort(column, order)
+
+
+# -- lists keyed by id (events, helpers) -------------------------------------
+
+
+class _KeyedListModel(QAbstractTableModel):
+    """A table over a list of dicts with an ``id``; ``set_items`` applies the
+    difference row by row, so selections and scroll positions survive."""
+
+    COLUMNS: tuple[str, ...] = ()
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._items: list[dict[str, Any]] = []
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._items)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = _DISPLAY) -> Any:
+        horizontal = orientation == Qt.Orientation.Horizontal
+        if horizontal and role == _DISPLAY and 0 <= section < len(self.COLUMNS):
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = _DISPLAY) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._items):
+            return None
+        item = self._items[index.row()]
+        if role == STATE_ROLE:
+            return item
+        if role == KEY_ROLE:
+            return item.get("id")
+        if role in (_DISPLAY, _TOOLTIP):
+            return self.text(item, index.column(), tooltip=role == _TOOLTIP)
+        return None
+
+    def text(self, item: dict[str, Any], column: int, tooltip: bool = False) -> str | None:
+        raise NotImplementedError
+
+    def items(self) -> list[dict[str, Any]]:
+        return list(self._items)
+
+    def set_items(self, items: list[dict[str, Any]]) -> None:
+        wanted = {item.get("id") for item in items}
+        for row in range(len(self._items) - 1, -1, -1):
+            if self._items[row].get("id") not in wanted:
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._items[row]
+                self.endRemoveRows()
+        for row, item in enumerate(items):
+            current = self._items[row] if row < len(self._items) else None
+            if current is not None and current.get("id") == item.get("id"):
+                if current != item:
+                    self._items[row] = item
+                    self.dataChanged.emit(self.index(row, 0),
+                                          self.index(row, len(self.COLUMNS) - 1))
+                continue
+            # A new item, or an old one that moved: take it out, put it here.
+            for later in range(row + 1, len(self._items)):
+                if self._items[later].get("id") == item.get("id"):
+                    self.beginRemoveRows(QModelIndex(), later, later)
+                    del self._items[later]
+                    self.endRemoveRows()
+                    break
+            self.beginInsertRows(QModelIndex(), row, row)
+            self._items.insert(row, item)
+            self.endInsertRows()
+
+
+OUTCOMES = {
+    "pending": "Waiting for the site",
+    "confirmed": "Done",
+    "no_response": "The site did not respond",
+    "superseded": "Replaced by a later action",
+}
+
+
+def event_summary(event: dict[str, Any]) -> str:
+    account = event.get("account") or ""
+    if event.get("type") == "logout":
+        return f"Log out {account}".strip()
+    if event.get("previous"):
+        return f"Switch from {event['previous']} to {account}"
+    text = f"Log in as {account}" if account else "Log in"
+    return text + (", stay signed in" if event.get("persistent") else "")
+
+
+class EventsModel(_KeyedListModel):
+    """The event log, newest first, with what each paired browser did with it."""
+
+    COLUMNS = ("Time", "Site", "Action", "Outcome", "Delivery")
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._helper_names: dict[str, str] = {}
+
+    def set_helper_names(self, names: dict[str, str]) -> None:
+        if names != self._helper_names:
+            self._helper_names = names
+            if self._items:
+                self.dataChanged.emit(self.index(0, 4), self.index(len(self._items) - 1, 4))
+
+    def delivery_text(self, event: dict[str, Any]) -> str:
+        parts = []
+        for delivery in event.get("deliveries") or ():
+            name = self._helper_names.get(delivery.get("helper_id"), "a removed browser")
+            status = delivery.get("status", "?")
+            if status == "failed" and delivery.get("last_error"):
+                status = f"failed ({delivery['last_error']})"
+            elif status == "pending" and delivery.get("attempts"):
+                status = f"retrying ({delivery['attempts']} attempts)"
+            parts.append(f"{name}: {status}")
+        return "; ".join(parts) or "No paired browser"
+
+    def text(self, item: dict[str, Any], column: int, tooltip: bool = False) -> str | None:
+        if column == 0:
+            return describe.when(item.get("created_at"))
+        if column == 1:
+            return item.get("site", "")
+        if column == 2:
+            return event_summary(item)
+        if column == 3:
+            return OUTCOMES.get(item.get("outcome", ""), item.get("outcome", ""))
+        if column == 4:
+            return self.delivery_text(item)
+        return None
+
+
+class HelpersModel(_KeyedListModel):
+    """Paired browsers."""
+
+    COLUMNS = ("Browser", "Origin", "Comparison code", "Status", "Last seen")
+
+    def text(self, item: dict[str, Any], column: int, tooltip: bool = False) -> str | None:
+        if column == 0:
+            return item.get("name", "")
+        if column == 1:
+            return item.get("origin") or ""
+        if column == 2:
+            return item.get("code") or ""
+        if column == 3:
+            return str(item.get("status", "")).capitalize()
+        if column == 4:
+            return describe.when(item.get("last_seen")) or "Never"
+        return None
