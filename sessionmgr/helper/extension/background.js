@@ -187,11 +187,13 @@ async function popupState() {
 
 api.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (!message || typeof message.type !== "string" || sender.id !== api.runtime.id) return;
-  if (sender.tab) {
-    onPageMessage(message, sender);
+  const fromExtensionPage = typeof sender.url === "string" &&
+    sender.url.startsWith(api.runtime.getURL(""));
+  if (!fromExtensionPage) {
+    if (sender.tab) onPageMessage(message, sender);
     return;
   }
-  // The popup (an extension page, not a tab).
+  // The popup (or popup.html opened in a tab).
   if (message.type === "popup-state") {
     popupState().then(sendResponse);
     return true;
