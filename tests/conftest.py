@@ -25,7 +25,9 @@ os.environ.setdefault("SESSIONMGR_SECRETS", "file")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.02, what: str = "condition") -> Any:
+def wait_for(
+    predicate: Any, timeout: float = 5.0, interval: float = 0.02, what: str = "condition"
+) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -75,14 +77,18 @@ class DaemonProcess:
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
 
-    def request(self, method: str, path: str, *, token: str | None = "owner", **kwargs: Any) -> requests.Response:
+    def request(
+        self, method: str, path: str, *, token: str | None = "owner", **kwargs: Any
+    ) -> requests.Response:
         headers = dict(kwargs.pop("headers", {}))
         if token == "owner":
             token = self.token
         if token:
             headers.setdefault("Authorization", f"Bearer {token}")
         kwargs.setdefault("timeout", 10)
-        return self.session.request(method, self.url + path, headers=headers, allow_redirects=False, **kwargs)
+        return self.session.request(
+            method, self.url + path, headers=headers, allow_redirects=False, **kwargs
+        )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
         assert self.process is not None

@@ -187,8 +187,9 @@ class HelperRegistry:
 
     def issue_owner_token(self) -> IssuedToken:
         """A fresh owner token for endpoint.json; earlier runs' tokens stop working."""
-        self._revoke(OWNER, self.clock() - 1.0)
-        return self.tokener.issue(OWNER)
+        token = self.tokener.issue(OWNER)
+        self._revoke(OWNER, token.issued - 1e-3)
+        return token
 
     # -- authentication ---------------------------------------------------------------
 

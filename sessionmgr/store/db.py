@@ -102,6 +102,9 @@ class Database:
                 raise _translate(exc, self.path) from exc
             try:
                 yield self._conn
+            except sqlite3.Error as exc:
+                self._conn.execute("ROLLBACK")
+                raise _translate(exc, self.path) from exc
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise

@@ -142,6 +142,18 @@ class Store:
         if not changes:
             return
         with self.db.write() as conn:
+            for record in changes.sites:
+                conn.execute(
+                    "INSERT INTO sites (site, state, pending_event, updated_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (site) DO UPDATE SET state = excluded.state,"
+                    " pending_event = excluded.pending_event, updated_at = excluded.updated_at",
+                    (
+                        record.site,
+                        _dumps(record.to_row()),
+                        record.pending.id if record.pending else None,
+                        record.updated_at,
+                    ),
+                )
             for event, helper_ids in changes.events:
                 cursor = conn.execute(
                     "INSERT INTO events (id, type, site, account, previous, persistent,"
@@ -165,18 +177,6 @@ class Store:
                         (event.id, helper, cursor.lastrowid, event.created_at, event.created_at)
                         for helper in helper_ids
                     ],
-                )
-            for record in changes.sites:
-                conn.execute(
-                    "INSERT INTO sites (site, state, pending_event, updated_at) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (site) DO UPDATE SET state = excluded.state,"
-                    " pending_event = excluded.pending_event, updated_at = excluded.updated_at",
-                    (
-                        record.site,
-                        _dumps(record.to_row()),
-                        record.pending.id if record.pending else None,
-                        record.updated_at,
-                    ),
                 )
             conn.executemany(
                 "DELETE FROM sites WHERE site = ?", [(s,) for s in changes.deleted_sites]

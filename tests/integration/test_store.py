@@ -1,0 +1,151 @@
+"""The SQLite store on real files: migrations, durability, the outbox transaction."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sessionmgr.core.model import Event
+from sessionmgr.service import SessionService
+from sessionmgr.store.db import StoreEnvironmentError, StoreError
+from sessionmgr.store.repository import MIGRATIONS, Changes, Store
+
+
+def test_migrates_an_empty_file_to_the_current_schema(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        assert {"sites", "events", "deliveries", "helpers", "helper_sites", "meta"} <= tables
+    finally:
+        conn.close()
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_refuses_a_database_from_a_newer_version(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer sessionmgr"):
+        Store(path)
+
+
+def test_a_file_that_is_not_a_database_is_an_environment_error(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreEnvironmentError, match="db.sqlite3"):
+        Store(path)
+
+
+def test_restart_keeps_state_and_events(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    store = Store(path)
+    service = SessionService(store)
+    service.declare(
+        "example.com", {"sessions": [{"email": "a"}, {"email": "b", "status": "passive"}]}
+    )
+    event = service.login("example.com", "b", persistent=True)
+    before = service.list_sites()
+    store.close()
+
+    store = Store(path)
+    service = SessionService(store)
+    try:
+        assert service.list_sites() == before
+        assert service.get_site("example.com")["pending"]["id"] == event["id"]
+        assert [e["id"] for e in service.list_events()] == [event["id"]]
+    finally:
+        store.close()
+
+
+def test_a_redeclaration_that_changes_nothing_writes_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        service = SessionService(store)
+        body = {
+            "sessions": [{"email": "a", "bound_to": {"type": "cookie", "cookie_name": "SID"}}],
+            "cookies": ["SID"],
+        }
+        service.declare("example.com", body)
+        writes = store.db._conn.total_changes
+        for _ in range(20):
+            service.declare("example.com", body)
+        assert store.db._conn.total_changes == writes
+        service.declare("example.com", {"sessions": []})
+        assert store.db._conn.total_changes > writes
+    finally:
+        store.close()
+
+
+def test_state_and_event_commit_together_or_not_at_all(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        service = SessionService(store)
+        service.declare("example.com", {"sessions": [{"email": "a"}]})
+        first = service.logout("example.com")
+        record = service.record("example.com")
+        assert record is not None
+        duplicate = Event.from_json({**first, "created_at": 2.0})
+        changed = record.__class__(site="example.com", sessions=(), updated_at=99.0)
+        with pytest.raises(StoreError):
+            store.commit(Changes(sites=[changed], events=[(duplicate, [])]))
+        reloaded = {r.site: r for r in store.load_sites()}["example.com"]
+        assert reloaded.sessions == record.sessions and reloaded.updated_at == record.updated_at
+        assert len(store.list_events()) == 1
+    finally:
+        store.close()
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from sessionmgr.service import SessionService
+    from sessionmgr.store.repository import Store
+
+    service = SessionService(Store(Path(sys.argv[1])))
+    i = 0
+    while True:
+        site = f"site{i}.example"
+        service.declare(site, {"sessions": [{"email": f"user{i}"}]})
+        service.logout(site)
+        print(site, flush=True)  # printed only after both commits returned
+        i += 1
+    """
+)
+
+
+def test_kill_9_during_writes_loses_no_committed_row(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout is not None
+    committed = [writer.stdout.readline().strip() for _ in range(200)]
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    writer.stdout.close()
+
+    store = Store(path)
+    try:
+        assert store.db.integrity_ok()
+        sites = {r.site: r for r in store.load_sites()}
+        events = {e["site"] for e in store.list_events(limit=100_000)}
+        for site in committed:
+            assert site in sites, f"{site} was committed but is gone"
+            assert sites[site].pending is not None and sites[site].pending.type == "logout"
+            assert site in events
+    finally:
+        store.close()
