@@ -23,6 +23,7 @@ import stat
 import tempfile
 import threading
 import time
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
 
@@ -71,8 +72,15 @@ class SecretStore(Protocol):
 
 
 def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not name or any(ord(c) < 0x20 or c == "\x7f" for c in name):
-        raise ValueError("secret names are non-empty strings without control characters")
+    # Control characters and lone surrogates do not survive every backend (D-Bus, JSON).
+    if (
+        not isinstance(name, str)
+        or not name
+        or any(unicodedata.category(c) in ("Cc", "Cs") for c in name)
+    ):
+        raise ValueError(
+            "secret names are non-empty strings without control characters or lone surrogates"
+        )
 
 
 def _check_value(value: str) -> None:

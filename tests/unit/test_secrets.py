@@ -176,7 +176,7 @@ def test_contract_delete_and_delete_missing(store: SecretStore) -> None:
     store.delete("never-existed")
 
 
-@pytest.mark.parametrize("name", ["", "new\nline", "nul\x00"])
+@pytest.mark.parametrize("name", ["", "new\nline", "nul\x00", "c1\x85", "lone\ud800"])
 def test_contract_rejects_bad_names(store: SecretStore, name: str) -> None:
     with pytest.raises(ValueError):
         store.set(name, "v")
