@@ -64,9 +64,8 @@ class DaemonProcess:
         line = self.process.stdout.readline()
         if "serving on" not in line:
             self.process.wait(timeout=10)
-            raise AssertionError(
-                f"daemon did not start: {line!r} {self.process.stderr.read() if self.process.stderr else ''}"
-            )
+            errors = self.process.stderr.read() if self.process.stderr else ""
+            raise AssertionError(f"daemon did not start: {line!r} {errors}")
         info = json.loads(endpoint.read_text())
         self.url, self.token = info["url"], info["token"]
         self.session = requests.Session()

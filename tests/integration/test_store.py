@@ -45,7 +45,7 @@ def test_refuses_a_database_from_a_newer_version(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_database_is_an_environment_error(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreEnvironmentError, match="db.sqlite3"):
+    with pytest.raises(StoreEnvironmentError, match=r"db\.sqlite3"):
         Store(path)
 
 
