@@ -396,13 +396,4 @@ class Store:
 
 
 def _event_from_row(row: sqlite3.Row) -> Event:
-    return Event(
-        id=row["id"],
-        type=row["type"],
-        site=row["site"],
-        account=row["account"],
-        previous=row["previous"],
-        persistent=bool(row["persistent"]),
-        created_at=row["created_at"],
-        outcome=row["outcome"],
-    )
+    return Event.from_json(dict(row))
