@@ -132,7 +132,15 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 
 class Dispatcher:
-    """Delivers due outbox rows with signed POSTs, retrying with backoff, in order per helper."""
+    """Delivers due outbox rows with signed POSTs, retrying with backoff, in order per helper.
+
+    ``on_change(event_id)`` runs on a worker thread after every recorded
+    attempt and ``on_helper_gone(helper_id)`` after a 410; both must hand off
+    quickly (the GUI goes through its bridge). ``workers`` bounds how many
+    helpers are contacted at once, so it is also how many hanging helpers it
+    takes to delay the others. ``next_delay`` is the retry policy (tests
+    inject a faster one).
+    """
 
     def __init__(
         self,
@@ -204,6 +212,11 @@ class Dispatcher:
         deadline = time.monotonic() + timeout
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            # Handed out but never started: they stay due in the store.
+            for d in self._ready:
+                self._inflight.discard(d.helper_id)
+            self._ready.clear()
         stuck = [t.name for t in threads if t.is_alive()]
         if stuck:
             log.warning("dispatcher threads still running after %.1f s: %s", timeout, stuck)

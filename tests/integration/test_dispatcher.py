@@ -498,3 +498,24 @@ def test_stop_is_prompt_and_joins_every_thread(
     assert not any(t.is_alive() for t in threads)
     with pytest.raises(ValueError):
         Dispatcher(store, lambda h: secrets[h], workers=0)
+
+
+def test_rows_left_pending_are_delivered_by_the_next_dispatcher(
+    store: MemoryDeliveryStore, secrets: dict[str, list[str]], changes: Changes,
+    receiver_factory: Callable[..., Receiver], start: Callable[..., Dispatcher],
+) -> None:
+    port = unused_port()
+    secret = add_helper(store, secrets, "h1", f"http://127.0.0.1:{port}/events")
+    store.add("e1", "h1", event_body("e1"))
+    first = start(next_delay=lambda attempts, **kw: 0.2)
+    first.wake()
+    changes.wait_row("e1", "h1", lambda r: r.attempts == 1)
+    first.stop()
+
+    rx = receiver_factory(port=port)  # the helper comes back on its port
+    second = start()
+    (got,) = rx.wait_for(1)
+    assert got.body == event_body("e1")
+    assert Webhook(secret).verify(got.body, got.headers)["id"] == "e1"
+    assert changes.wait_row("e1", "h1", lambda r: r.status == "delivered").attempts >= 2
+    assert second.wait_idle(TIMEOUT)
