@@ -89,9 +89,9 @@ class Credentials:
             self._store.set(self._prefix + "pairing", json.dumps(pairing))
 
 
-def scope_for(origin: str | None) -> str:
-    """A stable, short name for (extension origin, data dir)."""
-    raw = f"{origin or 'unknown'}|{paths.data_dir()}"
+def scope_for(caller: str) -> str:
+    """A stable, short name for (calling extension, data dir)."""
+    raw = f"{caller}|{paths.data_dir()}"
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
@@ -209,6 +209,7 @@ class Helper:
         # Worker-thread state.
         self.latest: dict[str, dict[str, Any]] = {}
         self.dirty: dict[str, str] = {}  # site -> "hard" (new) or "soft" (re-send unless pending)
+        self.seqs: dict[str, int | None] = {}  # site -> the extension's number for latest
         self.daemon_up = False
         self.endpoint_seen: tuple[str, int | None] | None = None
         self.next_check = 0.0
@@ -332,10 +333,13 @@ class Helper:
                     other["focused"] = False
             self.latest.pop(site, None)
             self.latest[site] = body
+            seq = message.get("seq")
+            self.seqs[site] = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
             while len(self.latest) > MAX_SITES:
                 dropped = next(iter(self.latest))
                 del self.latest[dropped]
                 self.dirty.pop(dropped, None)
+                self.seqs.pop(dropped, None)
             if message.get("replay") is True:
                 self.dirty.setdefault(site, "soft")
             else:
@@ -545,7 +549,7 @@ class Helper:
                         current = None
                     if isinstance(current, dict) and current.get("pending"):
                         del self.dirty[site]
-                        self.send({"type": "site_state", "site": site, "state": current})
+                        self._send_state(site, current)
                         continue
                 state = self.client.put_declaration(site, token, body)
             except DaemonUnavailable as e:
@@ -565,7 +569,12 @@ class Helper:
                 continue
             if self.dirty.get(site) == mode:
                 del self.dirty[site]
-            self.send({"type": "site_state", "site": site, "state": state})
+            self._send_state(site, state)
+
+    def _send_state(self, site: str, state: Any) -> None:
+        """The daemon's view of ``site``; ``seq`` tells the extension which declaration it has."""
+        self.send({"type": "site_state", "site": site, "state": state,
+                   "seq": self.seqs.get(site)})
 
     # ---- status
 
@@ -614,18 +623,21 @@ class Helper:
 # ---------------------------------------------------------------- entry point
 
 
-def parse_caller(argv: list[str]) -> tuple[str | None, str]:
-    """(extension origin, browser name) from what the browser passes.
+def parse_caller(argv: list[str]) -> tuple[str | None, str, str]:
+    """(extension origin, browser name, caller id) from what the browser passes.
 
     Chromium passes ``chrome-extension://ID/`` (plus ``--parent-window=N`` on
-    Windows); Firefox passes the manifest path and the add-on id.
+    Windows); Firefox passes the manifest path and the add-on id. Firefox's
+    extension origin is a random per-profile UUID the host cannot know, so
+    its pairing carries no origin.
     """
     for arg in argv:
         if arg.startswith("chrome-extension://"):
-            return arg.rstrip("/"), "Chromium"
+            origin = arg.rstrip("/")
+            return origin, "Chromium", origin
     if len(argv) >= 2 and "@" in argv[1]:
-        return None, "Firefox"
-    return None, "Browser"
+        return None, "Firefox", argv[1]
+    return None, "Browser", "unknown"
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -660,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
               "run `sessionmgr install-browser-helper` to register it.", file=sys.stderr)
         return 2
     setup_logging(args.verbose)
-    origin, browser = parse_caller(args.caller)
+    origin, browser, caller = parse_caller(args.caller)
     log.info("starting for %s (%s)", browser, origin or "no origin")
     writer = FrameWriter(sys.stdout.buffer)
     sys.stdout = sys.stderr  # a stray print() must never corrupt the frame stream
@@ -673,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     client = DaemonClient(paths.endpoint_path())
     helper = Helper(
-        writer, client, Credentials(store, scope_for(origin)),
+        writer, client, Credentials(store, scope_for(caller)),
         name=f"{browser} on {socket.gethostname()}", origin=origin,
     )
     helper.start_server()

@@ -113,7 +113,10 @@ def _write_launcher(directory: Path, host: Path, env: dict[str, str]) -> Path:
 
 
 def _windows_registry(browser: str, manifest: Path | None) -> None:
-    import winreg  # type: ignore[import-not-found,unused-ignore]
+    """Chromium and Firefox on Windows find the manifest through HKCU."""
+    if sys.platform != "win32":
+        return
+    import winreg
 
     key = _WINDOWS_KEYS[browser] + "\\" + HOST_NAME
     if manifest is None:
@@ -137,7 +140,7 @@ def install(
     points at a launcher script that sets them for the host, so the helper
     finds the same daemon as this command would.
     """
-    browsers = BROWSERS if browser == "all" else (browser,)
+    browsers: tuple[str, ...] = BROWSERS if browser == "all" else (browser,)
     if browser == "all" and user_data_dir is not None:
         browsers = ("chromium", "chrome")
     touched: list[Path] = []

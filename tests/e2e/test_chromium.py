@@ -418,3 +418,61 @@ def test_an_unmodified_page_follows_a_switch(world: World) -> None:
     state = wait_for(lambda: (s := world.daemon.site()) and s["active"] == BOB
                      and s["pending"] is None and s, LATENCY, "switch round trip (auto page)")
     assert emails(state) == [ALICE, BOB]
+
+
+def test_helper_killed_the_extension_respawns_it_and_resends(world: World) -> None:
+    world.fresh_page()
+    world.js(f"window.demo.signIn('{ALICE}')")
+    wait_for(lambda: active(world.daemon.site()) == ALICE, LATENCY, "alice active")
+    old = _helper_pids(world.home)
+    assert len(old) == 1
+    os.kill(old[0], signal.SIGKILL)  # the host this test's browser started
+    wait_for(lambda: old[0] not in _helper_pids(world.home), 5, "old helper gone")
+    world.js(f"window.demo.signIn('{BOB}')")  # declared while no host runs
+    wait_for(lambda: active(world.daemon.site()) == BOB, 10,
+             "helper respawned → declaration made meanwhile arrives")
+    new = _helper_pids(world.home)
+    assert len(new) == 1 and new != old
+    # The new process reuses the stored pairing and gets events.
+    world.daemon.api("POST", f"/v1/sites/{SITE}/logout", {}, expect=202)
+    wait_for(lambda: [e for e in world.events() if e["type"] == "logout"],
+             LATENCY, "logout event through the respawned helper")
+
+
+def test_login_status_api_is_reported_for_other_sites(world: World) -> None:
+    driver = world.driver
+    if not world.js("return !!(navigator.login && navigator.login.setStatus)"):
+        pytest.skip("this Chromium has no navigator.login (Login Status API)")
+    world.fresh_page()
+    world.js(f"window.demo.signIn('{ALICE}')")
+    # No pending action here: focus is re-sent only when none is (see host.py).
+    wait_for(lambda: (s := world.daemon.site()) and s["active"] == ALICE and not s["pending"],
+             LATENCY, "alice active, nothing pending")
+    main = driver.current_window_handle
+    other = world.page_url.replace(f"//{SITE}:", "//localhost:").replace("?manual", "")
+    driver.switch_to.new_window("tab")
+    try:
+        driver.get(other)
+        driver.execute_async_script(
+            "navigator.login.setStatus('logged-in').finally(arguments[0])")
+        state = wait_for(lambda: world.daemon.site("localhost"), LATENCY,
+                         "Login Status logged-in → API")
+        assert state["api"] == "login-status"
+        assert [s["email"] for s in state["sessions"]] == ["(signed in)"]
+        assert state["focused"] is True
+        driver.execute_async_script(
+            "navigator.login.setStatus('logged-out').finally(arguments[0])")
+        state = wait_for(lambda: (s := world.daemon.site("localhost")) and s["sessions"] == []
+                         and s, LATENCY, "Login Status logged-out → API")
+        assert state["supported"] is True
+
+        # Focus follows the active tab.
+        driver.switch_to.window(main)
+        wait_for(lambda: (world.daemon.site() or {}).get("focused"), LATENCY,
+                 "tab switch → focus")
+        assert world.daemon.site("localhost")["focused"] is False  # type: ignore[index]
+    finally:
+        driver.switch_to.window(driver.window_handles[-1])
+        if driver.current_window_handle != main:
+            driver.close()
+        driver.switch_to.window(main)

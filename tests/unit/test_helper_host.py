@@ -151,7 +151,7 @@ def test_pairs_once_then_sends_declarations() -> None:
     assert daemon.puts() == [("example.com", {"sessions": ALICE, "cookies": ["SID"],
                                                "focused": True})]
     assert h.sent()[-1] == {"type": "site_state", "site": "example.com",
-                            "state": daemon.sites["example.com"]}
+                            "state": daemon.sites["example.com"], "seq": None}
     # Only one pairing request, however long it took.
     assert [c for c in daemon.calls if c[0] == "pair"] == [("pair", ("Chromium on test",
                                                                      "chrome-extension://abc"))]
@@ -234,6 +234,17 @@ def test_replay_and_focus_never_clear_a_pending_action() -> None:
     h.message(**decl(sessions=[{"email": "bob@example.com"}]))
     h.tick()
     assert len(daemon.puts()) == 2
+
+
+def test_site_state_echoes_the_extensions_sequence_number() -> None:
+    daemon = FakeDaemon()
+    h = paired(daemon)
+    h.message(**decl(sessions=ALICE, seq=41))
+    h.message(**decl(sessions=ALICE, seq=42))
+    h.tick()
+    states = [m for m in h.sent() if m["type"] == "site_state"]
+    assert [m["seq"] for m in states] == [42]
+    assert "seq" not in daemon.puts()[0][1]
 
 
 def test_focus_resends_with_the_focused_flag() -> None:
@@ -394,3 +405,14 @@ def test_process_reports_no_daemon_survives_garbage_and_exits_on_eof(tmp_path: P
             if stream and not stream.closed:
                 stream.close()
 
+
+
+def test_parse_caller() -> None:
+    from sessionmgr.helper.host import parse_caller
+
+    assert parse_caller(["chrome-extension://abc/"]) == (
+        "chrome-extension://abc", "Chromium", "chrome-extension://abc")
+    assert parse_caller(["chrome-extension://abc/", "--parent-window=0"])[1] == "Chromium"
+    assert parse_caller(["/path/org.sessionmgr.helper.json", "helper@sessionmgr.org"]) == (
+        None, "Firefox", "helper@sessionmgr.org")
+    assert parse_caller([]) == (None, "Browser", "unknown")

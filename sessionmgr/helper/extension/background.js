@@ -58,7 +58,17 @@ function save() {
   }, 100);
 }
 
+// Each declaration gets a number; the host echoes it once the daemon has it,
+// so after a reconnect only confirmed ones are re-sent as mere replays.
+let seqCounter = 0;
+function nextSeq() {
+  seqCounter = (seqCounter + 1) % 1000;
+  return Date.now() * 1000 + seqCounter;
+}
+
 function remember(site, entry) {
+  entry.seq = nextSeq();
+  entry.confirmed = false;
   state.latest.delete(site); // re-insert: Map order is then least recently declared first
   state.latest.set(site, entry);
   while (state.latest.size > MAX_SITES) {
@@ -133,7 +143,9 @@ async function sendDeclaration(site, { replay = false } = {}) {
     focused: site === state.focusedSite,
   };
   if (entry.api) message.api = entry.api;
-  if (replay) message.replay = true;
+  message.seq = entry.seq;
+  // A replay must not clear a pending action; an unconfirmed one is news.
+  if (replay && entry.confirmed) message.replay = true;
   post(message);
 }
 
@@ -311,6 +323,8 @@ function onHostMessage(message) {
     case "site_state":
       if (typeof message.site === "string" && message.state) {
         state.siteStates.set(message.site, message.state);
+        const entry = state.latest.get(message.site);
+        if (entry && message.seq === entry.seq) entry.confirmed = true;
         const b = message.state.binding;
         if (b && typeof b.cookie_name === "string") state.bindings.set(message.site, b.cookie_name);
         else if (message.state.source !== "binding") state.bindings.delete(message.site);
