@@ -153,6 +153,9 @@ class Daemon:
     def start(self) -> None:
         self.owner_token = self.registry.issue_owner_token()
         self.service.start()
+        undelivered = self.store.retry_pending_now(time.time())
+        if undelivered:
+            log.info("%d event deliveries left from the last run are due now", undelivered)
         self.dispatcher.start()
         self.server.start()
         self._write_endpoint()

@@ -306,6 +306,16 @@ class Store:
                 (status, attempts, next_attempt_at, last_error, at, at, event_id, helper_id),
             )
 
+    def retry_pending_now(self, now: float) -> int:
+        """At start-up: what a previous run left undelivered is due at once, not in an hour."""
+        with self.db.write() as conn:
+            cursor = conn.execute(
+                "UPDATE deliveries SET next_attempt_at = ? WHERE status = 'pending'"
+                " AND (next_attempt_at IS NULL OR next_attempt_at > ?)",
+                (now, now),
+            )
+            return cursor.rowcount
+
     def helper_gone(self, helper_id: str, reason: str) -> None:
         with self.db.write() as conn:
             conn.execute(
