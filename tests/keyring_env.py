@@ -1,5 +1,11 @@
 """A private session bus with an unlocked gnome-keyring: a real Secret Service per test.
 
+Use the fixtures by importing them into a test module::
+
+    from tests.keyring_env import secret_service_env_fixture, secret_service_fixture
+
+(they register as ``secret_service_env`` and ``secret_service``).
+
 The bus uses its own config without service directories, so nothing can be
 D-Bus-activated behind the test's back (a stray, locked gnome-keyring would
 outlive it). Both daemons run in the foreground as our children and are
@@ -169,8 +175,8 @@ def keyring_backend(backend: KeyringBackend) -> Iterator[KeyringBackend]:
         keyring.set_keyring(previous)
 
 
-@pytest.fixture
-def secret_service_env(
+@pytest.fixture(name="secret_service_env")
+def secret_service_env_fixture(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[SecretServiceEnv]:
     """A running Secret Service; ``DBUS_SESSION_BUS_ADDRESS`` points at it for the test."""
@@ -180,8 +186,8 @@ def secret_service_env(
         yield env
 
 
-@pytest.fixture
-def secret_service(secret_service_env: SecretServiceEnv) -> Iterator[KeyringBackend]:
+@pytest.fixture(name="secret_service")
+def secret_service_fixture(secret_service_env: SecretServiceEnv) -> Iterator[KeyringBackend]:
     """keyring's SecretService backend on a private gnome-keyring, set as keyring's choice."""
     with keyring_backend(SecretService.Keyring()) as backend:
         yield backend

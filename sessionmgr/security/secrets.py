@@ -270,7 +270,8 @@ class KeyringSecretStore:
         self.service = service
         self.timeout = timeout
         self.backend = backend
-        self.description = f"keyring ({backend_label(backend)})"
+        self.label = backend_label(backend)
+        self.description = f"keyring ({self.label})"
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
 
@@ -312,7 +313,7 @@ class KeyringSecretStore:
 
     def _timed_out(self, what: str) -> SecretStoreUnavailable:
         return SecretStoreUnavailable(
-            f"the OS keyring ({self.description}) did not answer a {what} within "
+            f"the OS keyring ({self.label}) did not answer a {what} within "
             f"{self.timeout:g} s; it may be locked and waiting for an unlock prompt: unlock "
             "it, or start with SESSIONMGR_SECRETS=file"
         )
@@ -322,22 +323,22 @@ class KeyringSecretStore:
         # Only the exception type and our own words: backend messages are not ours to trust.
         if isinstance(e, errors.KeyringLocked):
             return SecretStoreUnavailable(
-                f"the OS keyring ({self.description}) is locked; unlock it and retry"
+                f"the OS keyring ({self.label}) is locked; unlock it and retry"
             )
         if isinstance(e, (errors.NoKeyringError, errors.InitError)):
             return SecretStoreUnavailable(
-                f"the OS keyring ({self.description}) is not usable ({type(e).__name__}); "
+                f"the OS keyring ({self.label}) is not usable ({type(e).__name__}); "
                 "start a Secret Service or use SESSIONMGR_SECRETS=file"
             )
         return SecretStoreError(
-            f"the OS keyring ({self.description}) failed a {what} ({type(e).__name__})"
+            f"the OS keyring ({self.label}) failed a {what} ({type(e).__name__})"
         )
 
     def get(self, name: str) -> str | None:
         _check_name(name)
         value = self._call("read", lambda: self.backend.get_password(self.service, name))
         if value is not None and not isinstance(value, str):
-            raise SecretStoreError(f"the OS keyring ({self.description}) returned a non-string")
+            raise SecretStoreError(f"the OS keyring ({self.label}) returned a non-string")
         return value
 
     def set(self, name: str, value: str) -> None:
@@ -401,7 +402,7 @@ def probe_keyring(store: KeyringSecretStore) -> None:
         back = store.get(_PROBE_NAME)
         if back is None or not hmac.compare_digest(back.encode(), value.encode()):
             raise SecretStoreUnavailable(
-                f"the OS keyring ({store.description}) did not return what was written to it"
+                f"the OS keyring ({store.label}) did not return what was written to it"
             )
     finally:
         store.delete(_PROBE_NAME)

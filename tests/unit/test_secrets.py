@@ -34,8 +34,8 @@ from sessionmgr.security.secrets import (
 )
 from tests.keyring_env import (  # the fixtures serve the "keyring" parameter
     keyring_backend,
-    secret_service,  # noqa: F401
-    secret_service_env,  # noqa: F401
+    secret_service_env_fixture,  # noqa: F401
+    secret_service_fixture,  # noqa: F401
 )
 
 SECRET = "s3cr3t-value-that-must-not-leak"
