@@ -172,7 +172,7 @@ def _application(argv: list[str]) -> QApplication:
     return qapp
 
 
-def run(argv: list[str], *, exec_: bool = True) -> int:
+def run(argv: list[str], *, exec_: bool = True, require_keyring: bool = False) -> int:
     """Run the tray app; returns the process exit status."""
     global _current
     from sessionmgr.daemon import Daemon  # the Qt-free core; imported late for a fast --help
@@ -189,7 +189,7 @@ def run(argv: list[str], *, exec_: bool = True) -> int:
         return 1
 
     try:
-        daemon = Daemon.open()
+        daemon = Daemon.open(require_keyring=require_keyring)
         daemon.start()
     except SessionmgrError as exc:
         instance.release()

@@ -227,7 +227,9 @@ class Doorhanger(QFrame):
         while layout.count():
             item = layout.takeAt(0)
             widget = item.widget() if item is not None else None
-            if widget is not None:
+            if widget is not None:  # may be mid-click: delete later, unnamed meanwhile
+                for child in [widget, *widget.findChildren(QWidget)]:
+                    child.setObjectName("")
                 widget.hide()
                 widget.deleteLater()
         sessions = (state or {}).get("sessions") or []
@@ -236,7 +238,9 @@ class Doorhanger(QFrame):
             return
         active = state.get("active")
         for number, session in enumerate(sessions):
-            layout.addWidget(self._account_row(state["site"], session, active, number))
+            row = self._account_row(state["site"], session, active, number)
+            layout.addWidget(row)
+            row.show()  # now, not on the next event loop pass: focus may move to it
         self._accounts.show()
 
     def _account_row(self, site: str, session: dict[str, Any], active: str | None,

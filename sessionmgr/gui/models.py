@@ -27,8 +27,10 @@ from sessionmgr.gui import describe, icons
 State = dict[str, Any]
 Index = QModelIndex | QPersistentModelIndex
 
-STATE_ROLE = Qt.ItemDataRole.UserRole + 1   # the whole JSON dict of the row
-KEY_ROLE = Qt.ItemDataRole.UserRole + 2     # the row's identity (site, event id, helper id)
+# The row's identity (site, event id, helper id). Whole dicts are never passed
+# through QVariant: it copies them, and PySide6 6.12 miscounts references to
+# the None/True/False inside (a crash at exit); views ask the model instead.
+KEY_ROLE = Qt.ItemDataRole.UserRole + 2
 
 UNDELIVERED_CODES = ("undelivered", "helper_gone")
 
@@ -87,8 +89,6 @@ class SiteTableModel(QAbstractTableModel):
         column = index.column()
         if role == _DISPLAY:
             return self._text(state, column)
-        if role == STATE_ROLE:
-            return state
         if role == KEY_ROLE:
             return state["site"]
         if role == _TOOLTIP:
@@ -152,6 +152,9 @@ class SiteTableModel(QAbstractTableModel):
     def state(self, site: str | None) -> State | None:
         row = self._index.get(site) if site else None
         return None if row is None else self._rows[row].state
+
+    def state_at(self, row: int) -> State | None:
+        return self._rows[row].state if 0 <= row < len(self._rows) else None
 
     def row_of(self, site: str) -> int:
         return self._index.get(site, -1)
@@ -320,8 +323,6 @@ class _KeyedListModel(QAbstractTableModel):
         if not index.isValid() or not 0 <= index.row() < len(self._items):
             return None
         item = self._items[index.row()]
-        if role == STATE_ROLE:
-            return item
         if role == KEY_ROLE:
             return item.get("id")
         if role in (_DISPLAY, _TOOLTIP):
@@ -330,6 +331,9 @@ class _KeyedListModel(QAbstractTableModel):
 
     def text(self, item: dict[str, Any], column: int, tooltip: bool = False) -> str | None:
         raise NotImplementedError
+
+    def item(self, row: int) -> dict[str, Any] | None:
+        return self._items[row] if 0 <= row < len(self._items) else None
 
     def items(self) -> list[dict[str, Any]]:
         return list(self._items)

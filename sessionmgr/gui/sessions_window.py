@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 
 from sessionmgr.gui import icons
 from sessionmgr.gui.models import (
-    STATE_ROLE,
     EventsModel,
     HelpersModel,
     SiteFilterProxy,
@@ -154,7 +153,7 @@ class SessionsWindow(QWidget):
 
     def selected_state(self) -> State | None:
         rows = self.table.selectionModel().selectedRows()
-        return rows[0].data(STATE_ROLE) if rows else None
+        return self.sites.state_at(self.proxy.mapToSource(rows[0]).row()) if rows else None
 
     def select_site(self, site: str) -> bool:
         row = self.sites.row_of(site)
@@ -268,7 +267,7 @@ class SessionsWindow(QWidget):
 
     def _selected_helper(self) -> dict[str, Any] | None:
         rows = self.helpers_table.selectionModel().selectedRows()
-        return rows[0].data(STATE_ROLE) if rows else None
+        return self.helpers.item(rows[0].row()) if rows else None
 
     def _revoke(self) -> None:
         helper = self._selected_helper()

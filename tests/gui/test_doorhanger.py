@@ -1,0 +1,227 @@
+"""The doorhanger, as a pure view over SiteState dicts."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import samples
+from PySide6.QtCore import QEvent, QRect, Qt
+from PySide6.QtWidgets import QAbstractButton, QCheckBox, QLabel, QPushButton, QWidget
+
+from sessionmgr.gui.doorhanger import Doorhanger
+
+
+@pytest.fixture
+def door(qtbot: Any) -> Doorhanger:
+    widget = Doorhanger()
+    qtbot.addWidget(widget)
+    return widget
+
+
+def shown(door: Doorhanger, state: Any) -> Doorhanger:
+    door.set_state(state)
+    door.popup(QRect(100, 0, 24, 24))
+    return door
+
+
+def label(door: Doorhanger, name: str) -> QLabel:
+    found = door.findChild(QLabel, name)
+    assert found is not None, name
+    return found
+
+
+def button(door: Doorhanger, name: str) -> QPushButton:
+    found = door.findChild(QPushButton, name)
+    assert found is not None and found.isVisibleTo(door), name
+    return found
+
+
+def visible_buttons(door: Doorhanger) -> list[str]:
+    return [b.text() for b in door._controls() if isinstance(b, QPushButton)]
+
+
+def test_no_focused_site(door: Doorhanger) -> None:
+    shown(door, None)
+    assert label(door, "site").text() == "No site in focus"
+    assert visible_buttons(door) == ["All sites…"]
+
+
+def test_unsupported_site(door: Doorhanger) -> None:
+    shown(door, samples.UNSUPPORTED)
+    assert label(door, "site").text() == "example.com"
+    assert "does not tell the browser" in label(door, "status").text()
+    assert visible_buttons(door) == ["All sites…"]
+    assert not door.findChild(QCheckBox, "stay").isVisibleTo(door)
+
+
+def test_log_in_when_nobody_is_signed_in(door: Doorhanger, qtbot: Any) -> None:
+    shown(door, samples.LOGIN)
+    assert label(door, "status").text() == "Not signed in."
+    assert visible_buttons(door) == ["All sites…", "Log in"]
+    with qtbot.waitSignal(door.login_requested) as blocker:
+        qtbot.mouseClick(button(door, "login"), Qt.MouseButton.LeftButton)
+    assert blocker.args == ["example.com", None, False]
+
+
+def test_signed_in_with_passive_accounts(door: Doorhanger, qtbot: Any) -> None:
+    shown(door, samples.SIGNED_IN)
+    assert label(door, "status").text() == "Signed in as bear@example.com"
+    rows = [(label(door, f"account-{i}-name").text(), label(door, f"account-{i}-state").text(),
+             button(door, f"account-{i}-action").text()) for i in range(3)]
+    assert rows == [
+        ("bear@example.com", "Signed in", "Log out"),
+        ("bob@example.com", "Known, not signed in", "Switch to"),
+        ("bear.work@example.com", "Known, not signed in", "Switch to"),
+    ]
+    assert not door.findChild(QPushButton, "login").isVisibleTo(door)
+    with qtbot.waitSignal(door.login_requested) as blocker:
+        qtbot.mouseClick(button(door, "account-1-action"), Qt.MouseButton.LeftButton)
+    assert blocker.args == ["example.com", "bob@example.com", False]
+    with qtbot.waitSignal(door.logout_requested) as blocker:
+        qtbot.mouseClick(button(door, "account-0-action"), Qt.MouseButton.LeftButton)
+    assert blocker.args == ["example.com"]
+
+
+def test_choose_an_account_when_none_is_active(door: Doorhanger, qtbot: Any) -> None:
+    shown(door, samples.NOBODY_ACTIVE)
+    assert button(door, "account-0-action").text() == "Log in"
+    assert button(door, "account-0-action").accessibleName() == "Log in bear@example.com"
+    with qtbot.waitSignal(door.login_requested) as blocker:
+        qtbot.mouseClick(button(door, "account-1-action"), Qt.MouseButton.LeftButton)
+    assert blocker.args == ["example.com", "bob@example.com", False]
+
+
+def test_stay_signed_in_choice_goes_with_the_login(door: Doorhanger, qtbot: Any) -> None:
+    shown(door, samples.SIGNED_IN)
+    stay = door.findChild(QCheckBox, "stay")
+    qtbot.mouseClick(stay, Qt.MouseButton.LeftButton)
+    assert stay.isChecked()
+    assert label(door, "expiry").text() == "From your next log in or switch on this site"
+    with qtbot.waitSignal(door.login_requested) as blocker:
+        qtbot.mouseClick(button(door, "account-2-action"), Qt.MouseButton.LeftButton)
+    assert blocker.args == ["example.com", "bear.work@example.com", True]
+
+
+def test_pending_switch(door: Doorhanger) -> None:
+    shown(door, samples.PENDING_SWITCH)
+    pending = label(door, "pending")
+    assert pending.isVisibleTo(door)
+    assert pending.text() == "Switching to bob@example.com — waiting for example.com"
+    assert not label(door, "attention").isVisibleTo(door)
+    door.set_state(samples.SIGNED_IN)  # the site redeclared
+    assert not label(door, "pending").isVisibleTo(door)
+
+
+def test_no_response_message(door: Doorhanger) -> None:
+    shown(door, samples.NO_RESPONSE)
+    attention = label(door, "attention")
+    assert attention.isVisibleTo(door)
+    assert attention.text() == samples.NO_RESPONSE["attention"]["message"]
+    assert attention.accessibleName() == attention.text()
+
+
+def test_stay_signed_in_set_shows_expiry_and_undo(door: Doorhanger, qtbot: Any) -> None:
+    shown(door, samples.STAY_SIGNED_IN)
+    stay = door.findChild(QCheckBox, "stay")
+    assert stay.isChecked()
+    assert label(door, "expiry").text() == "As bear@example.com, until 21 Dec 2026"
+    assert "until 21 Dec 2026" in stay.accessibleName()
+    with qtbot.waitSignal(door.cancel_persistent_requested) as blocker:
+        qtbot.mouseClick(button(door, "undo"), Qt.MouseButton.LeftButton)
+    assert blocker.args == ["example.com"]
+    # Unchecking the box is the same undo.
+    with qtbot.waitSignal(door.cancel_persistent_requested):
+        stay.click()
+    door.set_state(samples.SIGNED_IN)  # what the service says after the undo
+    assert not stay.isChecked()
+    assert not door.findChild(QPushButton, "undo").isVisibleTo(door)
+
+
+def test_login_status_api_site_is_shown_as_one_bit(door: Doorhanger) -> None:
+    shown(door, samples.LOGIN_STATUS)
+    assert "does not say as whom" in label(door, "status").text()
+    assert visible_buttons(door) == ["All sites…"]
+
+
+def test_every_control_has_an_accessible_name(door: Doorhanger) -> None:
+    for state in (samples.SIGNED_IN, samples.STAY_SIGNED_IN, samples.LOGIN,
+                  samples.NOBODY_ACTIVE, samples.PENDING_SWITCH):
+        shown(door, state)
+        for control in door.findChildren(QAbstractButton):
+            if control.isVisibleTo(door):
+                assert control.accessibleName(), control.text()
+
+
+def test_keyboard_arrows_enter_and_escape(door: Doorhanger, qtbot: Any) -> None:
+    shown(door, samples.SIGNED_IN)
+    qtbot.waitUntil(door.isVisible)
+    assert door.focusWidget() is button(door, "account-0-action")  # first control
+    qtbot.keyClick(door.focusWidget(), Qt.Key.Key_Down)
+    assert door.focusWidget() is button(door, "account-1-action")
+    qtbot.keyClick(door.focusWidget(), Qt.Key.Key_Down)
+    qtbot.keyClick(door.focusWidget(), Qt.Key.Key_Up)
+    assert door.focusWidget() is button(door, "account-1-action")
+    with qtbot.waitSignal(door.login_requested) as blocker:
+        qtbot.keyClick(door.focusWidget(), Qt.Key.Key_Return)
+    assert blocker.args == ["example.com", "bob@example.com", False]
+    qtbot.keyClick(door.focusWidget(), Qt.Key.Key_Up)
+    qtbot.keyClick(door.focusWidget(), Qt.Key.Key_Up)  # wraps around to the last control
+    assert door.focusWidget() is door._controls()[-1]
+    qtbot.keyClick(door.focusWidget(), Qt.Key.Key_Escape)
+    assert not door.isVisible()
+
+
+def test_closes_when_it_loses_focus(door: Doorhanger, qtbot: Any) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    shown(door, samples.SIGNED_IN)
+    QApplication.sendEvent(door, QEvent(QEvent.Type.WindowDeactivate))
+    assert not door.isVisible()
+
+
+def test_live_update_keeps_keyboard_focus(door: Doorhanger, qtbot: Any) -> None:
+    shown(door, samples.SIGNED_IN)
+    button(door, "account-2-action").setFocus()
+    door.set_state(samples.PENDING_SWITCH)
+    assert door.focusWidget() is button(door, "account-2-action")
+
+
+def test_opens_near_the_anchor_or_the_cursor(door: Doorhanger) -> None:
+    door.set_state(samples.SIGNED_IN)
+    door.popup(QRect(1000, 0, 24, 24))  # a top panel: open below it
+    geometry = door.frameGeometry()
+    assert geometry.top() >= 24
+    assert abs(geometry.center().x() - 1012) < door.width() or geometry.right() <= 1024
+    door.close()
+    door.popup(None)
+    assert door.isVisible()
+
+
+def test_opening_is_fast(door: Doorhanger, qtbot: Any) -> None:
+    door.set_state(samples.PENDING_SWITCH)  # first use builds fonts and styles
+    door.popup()
+    door.close()
+    samples_taken = []
+    for _ in range(20):
+        start = time.perf_counter()
+        door.set_state(samples.PENDING_SWITCH)
+        door.popup(QRect(100, 0, 24, 24))
+        samples_taken.append(time.perf_counter() - start)
+        door.close()
+    assert sorted(samples_taken)[len(samples_taken) // 2] < 0.016
+
+
+def test_switching_sites_forgets_the_stay_choice(door: Doorhanger) -> None:
+    shown(door, samples.SIGNED_IN)
+    door.findChild(QCheckBox, "stay").click()
+    door.set_state({**samples.SIGNED_IN, "site": "other.example"})
+    assert not door.findChild(QCheckBox, "stay").isChecked()
+
+
+def test_rows_are_replaced_not_accumulated(door: Doorhanger, qtbot: Any) -> None:
+    for _ in range(5):
+        door.set_state(samples.SIGNED_IN)
+    qtbot.waitUntil(lambda: len([w for w in door.findChildren(QWidget)
+                                 if w.objectName().endswith("-action")]) == 3)

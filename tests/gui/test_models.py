@@ -1,0 +1,164 @@
+"""Models: consistent for qtmodeltester, live by single rows, fast at 10,000 sites."""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import pytest
+import samples
+from PySide6.QtCore import QModelIndex, Qt
+
+from sessionmgr.gui.models import (
+    EventsModel,
+    HelpersModel,
+    SiteFilterProxy,
+    SiteTableModel,
+)
+
+
+def many_sites(count: int) -> list[dict[str, Any]]:
+    people = ["bear", "bob", "alice", "carol", "dave", "erin", "frank"]
+    states = []
+    for i in range(count):
+        who = people[i % len(people)]
+        sessions = [samples.session(f"{who}{i % 13}@mail.example", cookie="SID" if i % 3 else None)]
+        if i % 4 == 0:
+            sessions.append(samples.session(f"{who}.work@corp.example", "passive"))
+        states.append(samples.state(f"site{i:05d}.example.com", sessions=sessions,
+                                    supported=i % 10 != 0, updated_at=str(1_700_000_000 + i)))
+    return sorted(states, key=lambda s: s["site"])
+
+
+def texts(model: Any, column: int = 0) -> list[str]:
+    return [model.index(r, column).data() for r in range(model.rowCount())]
+
+
+@pytest.mark.parametrize("through_proxy", [False, True])
+def test_site_model_passes_the_model_tester(qtmodeltester: Any, through_proxy: bool) -> None:
+    model = SiteTableModel()
+    model.reset(many_sites(50))
+    proxy = SiteFilterProxy(model)
+    if through_proxy:
+        proxy.set_needle("1")
+    qtmodeltester.check(proxy if through_proxy else model, force_py=True)
+    # Live changes under the tester's watch: update, insert, move by sort, remove.
+    rng = random.Random(5)
+    for column in (0, 1, 5):
+        proxy.sort(column, Qt.SortOrder.DescendingOrder if column == 5 else
+                   Qt.SortOrder.AscendingOrder)
+        for step in range(60):
+            site = f"site{rng.randrange(70):05d}.example.com"
+            if step % 7 == 0:
+                model.apply({site: None})
+            else:
+                who = rng.choice(["zed", "amy", "bob"])
+                model.apply({site: samples.state(site, sessions=[samples.session(f"{who}@x")],
+                                                 updated_at=str(1_800_000_000 + step))})
+        keys = [model._rows[r].key for r in range(model.rowCount())]
+        assert keys == sorted(keys, reverse=column == 5)
+        assert all(model.row_of(model.index(r, 0).data()) == r for r in range(model.rowCount()))
+
+
+def test_updates_are_single_rows_not_resets(qtbot: Any) -> None:
+    model = SiteTableModel()
+    model.reset(many_sites(100))
+    resets: list[int] = []
+    model.modelReset.connect(lambda: resets.append(1))
+    changed: list[int] = []
+    model.dataChanged.connect(lambda tl, br: changed.append(tl.row()))
+    site = "site00042.example.com"
+    model.apply({site: {**model.state(site), "pending": samples.event(site, "logout")}})
+    assert changed == [42] and not resets
+    with qtbot.waitSignal(model.rowsInserted):
+        model.apply({"aaa.example": samples.LOGIN | {"site": "aaa.example"}})
+    assert model.index(0, 0).data() == "aaa.example"
+    with qtbot.waitSignal(model.rowsRemoved):
+        model.apply({"aaa.example": None})
+    assert not resets
+
+
+def test_columns_say_what_a_person_needs() -> None:
+    model = SiteTableModel()
+    model.reset([samples.STAY_SIGNED_IN, samples.PENDING_SWITCH | {"site": "pending.example"},
+                 samples.UNSUPPORTED | {"site": "plain.example"}])
+    first = [model.index(0, c).data() for c in range(6)]
+    assert first[:5] == ["example.com", "bear@example.com", "bob@example.com, bear.work@example.com",
+                         "cookie SID", "21 Dec 2026"]
+    assert first[5]  # a local time
+    assert model.index(1, 1).data() == "Switching to bob@example.com…"
+    assert model.index(2, 1).data() == "—"
+    assert model.state_at(0) is model.state("example.com")
+    assert model.index(0, 0).data(Qt.ItemDataRole.DecorationRole) is not None
+
+
+def test_filter_10000_sites_quickly(qtbot: Any) -> None:
+    model = SiteTableModel()
+    model.reset(many_sites(10_000))
+    proxy = SiteFilterProxy(model)
+    assert proxy.rowCount() == 10_000
+    timings = {}
+    for needle, expected in (("site0999", 10), ("CORP.example", 2_000), ("alice", None),
+                             ("", 10_000), ("no such thing", 0)):
+        start = time.perf_counter()
+        proxy.set_needle(needle)
+        count = proxy.rowCount()
+        timings[needle] = time.perf_counter() - start
+        if expected is not None:
+            assert count == expected, needle
+    assert max(timings.values()) < 0.05, timings
+
+
+def test_sorting_10000_sites_is_the_models_job(qtbot: Any) -> None:
+    model = SiteTableModel()
+    model.reset(many_sites(10_000))
+    proxy = SiteFilterProxy(model)
+    start = time.perf_counter()
+    proxy.sort(1, Qt.SortOrder.DescendingOrder)
+    assert time.perf_counter() - start < 0.2
+    signed_in = [t for t in texts(proxy, 1)]
+    assert signed_in == sorted(signed_in, key=str.lower, reverse=True)
+
+
+def test_events_and_helpers_models_pass_the_tester(qtmodeltester: Any) -> None:
+    events = EventsModel()
+    helper = {"id": "h1", "name": "Chromium on laptop", "origin": "chrome-extension://abc",
+              "code": "042-917", "status": "active", "created_at": 1.0, "last_seen": None}
+    items = [samples.event("example.com", account=f"u{i}", event_id=f"e{i}",
+                           deliveries=[{"helper_id": "h1", "status": "failed", "attempts": 3,
+                                        "last_error": "connection refused"}])
+             for i in range(5, 0, -1)]
+    events.set_items(items)
+    qtmodeltester.check(events, force_py=True)
+    events.set_helper_names({"h1": "Chromium on laptop"})
+    assert events.index(0, 4).data() == "Chromium on laptop: failed (connection refused)"
+    assert events.index(0, 3).data() == "Waiting for the site"
+    # Newer events arrive on top, old ones fall off, one changes: row by row.
+    resets: list[int] = []
+    events.modelReset.connect(lambda: resets.append(1))
+    newer = [samples.event("example.com", event_id="e7"), samples.event("x.org", event_id="e6"),
+             {**items[0], "outcome": "confirmed"}, *items[1:3]]
+    events.set_items(newer)
+    assert [events.index(r, 0).data(Qt.ItemDataRole.UserRole + 2) for r in range(5)] == \
+        ["e7", "e6", "e5", "e4", "e3"]
+    assert events.index(2, 3).data() == "Done" and not resets
+    helpers = HelpersModel()
+    helpers.set_items([helper, {**helper, "id": "h2", "name": "Firefox", "last_seen": 2e9}])
+    qtmodeltester.check(helpers, force_py=True)
+    assert [helpers.index(0, c).data() for c in range(5)] == [
+        "Chromium on laptop", "chrome-extension://abc", "042-917", "Active", "Never"]
+    helpers.set_items([{**helper, "status": "revoked"}])
+    assert helpers.rowCount() == 1 and helpers.index(0, 3).data() == "Revoked"
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_empty_and_tiny_models(qtmodeltester: Any, count: int) -> None:
+    model = SiteTableModel()
+    model.reset(many_sites(count))
+    qtmodeltester.check(model, force_py=True)
+    assert model.index(5, 0).data() is None
+    assert model.rowCount(model.index(0, 0)) == 0
+    assert model.state(None) is None and model.row_of("nope") == -1
+    assert model.headerData(0, Qt.Orientation.Horizontal) == "Site"
+    assert not QModelIndex().isValid()
