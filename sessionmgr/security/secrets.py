@@ -395,17 +395,20 @@ def unusable_backend_reason(backend: object) -> str | None:
 
 
 def probe_keyring(store: KeyringSecretStore) -> None:
-    """Write, read back and delete a random value; raises SecretStoreError if that fails."""
+    """Write, read back and delete a random value; raises SecretStoreError if that fails.
+
+    A keyring that stops answering is not asked again to clean up, so the
+    probe costs at most two timeouts; the leftover value is random and is
+    overwritten by the next probe.
+    """
     value = _random.token_urlsafe(16)
     store.set(_PROBE_NAME, value)
-    try:
-        back = store.get(_PROBE_NAME)
-        if back is None or not hmac.compare_digest(back.encode(), value.encode()):
-            raise SecretStoreUnavailable(
-                f"the OS keyring ({store.label}) did not return what was written to it"
-            )
-    finally:
-        store.delete(_PROBE_NAME)
+    back = store.get(_PROBE_NAME)
+    store.delete(_PROBE_NAME)
+    if back is None or not hmac.compare_digest(back.encode(), value.encode()):
+        raise SecretStoreUnavailable(
+            f"the OS keyring ({store.label}) did not return what was written to it"
+        )
 
 
 def _usable_keyring(timeout: float, service: str) -> KeyringSecretStore | str:
