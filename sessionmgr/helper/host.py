@@ -385,8 +385,6 @@ class Helper:
         try:
             endpoint = self.client.discover()
         except (DaemonUnavailable, DaemonError) as e:
-            if self.daemon_up:
-                log.info("sessionmgr went away: %s", e)
             self._daemon_down(str(e))
             return
         seen = (endpoint.url, endpoint.pid)
@@ -403,6 +401,8 @@ class Helper:
 
     def _daemon_down(self, why: str) -> None:
         """Remember the daemon is gone and look again soon, backing off up to RETRY_MAX."""
+        if self.daemon_up:
+            log.info("sessionmgr is not reachable: %s", why)
         self.daemon_up = False
         self.endpoint_seen = None
         self.error = why

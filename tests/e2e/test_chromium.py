@@ -229,6 +229,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
         pairing = wait_for(pending_pairing, 15, "pairing request")
         assert pairing["name"].startswith("Chromium on ")
+        # The popup shows the code the person compares with the app's dialog.
+        main = driver.current_window_handle
+        driver.switch_to.new_window("tab")
+        driver.get(f"chrome-extension://{install.CHROMIUM_EXTENSION_ID}/popup.html")
+        wait_for(lambda: driver.execute_script(
+            "return document.getElementById('code').textContent") == pairing["code"],
+            5, "popup shows the pairing code")
+        driver.close()
+        driver.switch_to.window(main)
         daemon.api("POST", f"/v1/pairings/{pairing['id']}/approve", {}, expect=200)
         # The helper learns of the approval by polling; a first declaration
         # going through proves it holds its token.
