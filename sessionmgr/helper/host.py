@@ -272,10 +272,10 @@ class Helper:
         while not self.stopping.is_set():
             try:
                 kind, payload = self.inbox.get(timeout=self._wait_time())
-                self._handle(kind, payload)
+                self._handle_safely(kind, payload)
                 while True:  # take everything queued before calling the daemon
                     kind, payload = self.inbox.get_nowait()
-                    self._handle(kind, payload)
+                    self._handle_safely(kind, payload)
             except queue.Empty:
                 pass
             if self.stopping.is_set():
@@ -314,6 +314,13 @@ class Helper:
             verifier = None
         with self._verifier_lock:
             self._verifier = verifier
+
+    def _handle_safely(self, kind: str, payload: Any) -> None:
+        try:
+            self._handle(kind, payload)
+        except Exception:
+            # One odd message must not take the worker (and every later message) down.
+            log.exception("could not handle a %s message", kind)
 
     def _handle(self, kind: str, payload: Any) -> None:
         if kind == "stop":

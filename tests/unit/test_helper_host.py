@@ -416,3 +416,21 @@ def test_parse_caller() -> None:
     assert parse_caller(["/path/org.sessionmgr.helper.json", "helper@sessionmgr.org"]) == (
         None, "Firefox", "helper@sessionmgr.org")
     assert parse_caller([]) == (None, "Browser", "unknown")
+
+
+@pytest.mark.parametrize("message", [
+    {"type": "focus", "site": ["not", "a", "site"]},
+    {"type": "declaration", "site": "x", "sessions": [], "cookies": [], "focused": False,
+     "seq": {"odd": 1}},
+    {"type": "hello", "extension_id": None, "version": {"a": 1}},
+    {"type": "event_result", "id": [1], "delivered": "maybe"},
+    {"type": None},
+    {},
+])
+def test_odd_messages_never_stop_the_worker(message: dict[str, Any]) -> None:
+    daemon = FakeDaemon()
+    h = paired(daemon)
+    h.helper._handle_safely("message", message)
+    h.message(**decl(sessions=ALICE))
+    h.tick()
+    assert daemon.puts()[-1][0] == "example.com"
