@@ -97,6 +97,7 @@ class Daemon:
             persist_seconds=settings.persist_days * 86400.0,
             recipients=self._recipients,
             helper_names=self.registry.helper_names,
+            public_key_for=lambda site, account: self.assertion_keys.public_key(site, account),
         )
         self.dispatcher = Dispatcher(
             _DeliveryQueue(store, self.registry),

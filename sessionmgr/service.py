@@ -47,6 +47,7 @@ class SessionService:
         persist_seconds: float = rules.DEFAULT_PERSIST_SECONDS,
         recipients: Callable[[str], list[str]] | None = None,
         helper_names: Callable[[], dict[str, str]] | None = None,
+        public_key_for: Callable[[str, str], str] | None = None,
     ):
         self.store = store
         self.clock = clock
@@ -54,6 +55,7 @@ class SessionService:
         self.persist_seconds = persist_seconds
         self._recipients = recipients or (lambda site: [])
         self._helper_names = helper_names or dict
+        self._public_key_for = public_key_for
         self._lock = threading.RLock()
         self._sites: dict[str, SiteRecord] = {r.site: r for r in store.load_sites()}
         self._focused: str | None = None
@@ -195,6 +197,10 @@ class SessionService:
                 event_id=str(uuid.uuid4()),
                 now=self.clock(),
             )
+            if persistent and account is not None and self._public_key_for is not None:
+                key = self._public_key_for(after.site, account)
+                event = replace(event, public_key=key)
+                after = replace(after, pending=event)
             self._commit_action(current, after, event)
         self._events_written()
         self.notify([Change("event", event.id), Change("site", after.site)])

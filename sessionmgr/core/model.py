@@ -78,6 +78,7 @@ class Event:
     persistent: bool
     created_at: float
     outcome: Outcome = "pending"
+    public_key: str | None = None  # a "stay signed in" login: the key the site registers (R11)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,6 +90,7 @@ class Event:
             "persistent": self.persistent,
             "created_at": self.created_at,
             "outcome": self.outcome,
+            "public_key": self.public_key,
         }
 
     def wire_json(self) -> dict[str, Any]:
@@ -108,6 +110,7 @@ class Event:
             persistent=bool(data["persistent"]),
             created_at=float(data["created_at"]),
             outcome=data.get("outcome", "pending"),
+            public_key=data.get("public_key"),
         )
 
 

@@ -81,7 +81,12 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [_schema_v1]
+def _schema_v2(conn: sqlite3.Connection) -> None:
+    """Persistent logins name the public key the site should register."""
+    conn.execute("ALTER TABLE events ADD COLUMN public_key TEXT")
+
+
+MIGRATIONS = [_schema_v1, _schema_v2]
 
 
 @dataclass
@@ -157,7 +162,7 @@ class Store:
             for event, helper_ids in changes.events:
                 cursor = conn.execute(
                     "INSERT INTO events (id, type, site, account, previous, persistent,"
-                    " created_at, outcome, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " created_at, outcome, body, public_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         event.id,
                         event.type,
@@ -168,6 +173,7 @@ class Store:
                         event.created_at,
                         event.outcome,
                         event_body(event),
+                        event.public_key,
                     ),
                 )
                 conn.executemany(

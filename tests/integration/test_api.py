@@ -295,3 +295,53 @@ def test_pending_times_out_as_no_response(daemon_factory: Any) -> None:
     assert state["attention"]["event_id"] == event["id"]
     events = daemon.request("GET", "/v1/events").json()["events"]
     assert events[0]["outcome"] == "no_response"
+
+
+def test_stay_signed_in_then_silent_login_and_verify(daemon: DaemonProcess) -> None:
+    from sessionmgr.security.assertions import verify_assertion
+
+    declare(
+        daemon, "example.com", {"sessions": [{"email": "bear@example.com", "status": "passive"}]}
+    )
+    assert daemon.request("POST", "/v1/sites/example.com/silent-login", json={}).json() == {
+        "id": None,
+        "assertion": None,
+    }
+    event = daemon.request(
+        "POST", "/v1/sites/example.com/login", json={"id": "bear@example.com", "persistent": True}
+    ).json()["event"]
+    assert event["persistent"] is True and event["public_key"]
+    state = declare(daemon, "example.com", {"sessions": [{"email": "bear@example.com"}]})
+    assert state["persistent"]["id"] == "bear@example.com"
+
+    answer = daemon.request(
+        "POST", "/v1/sites/example.com/silent-login", json={"nonce": "n-1"}
+    ).json()
+    assert answer["id"] == "bear@example.com"
+    # A remote site checks it with nothing but the public key from the login event.
+    verified = verify_assertion(
+        answer["assertion"],
+        audience="example.com",
+        public_key=event["public_key"],
+        now=time.time(),
+        nonce="n-1",
+    )
+    assert verified.email == "bear@example.com"
+    local = daemon.request(
+        "POST", "/v1/verify", json={"assertion": answer["assertion"], "audience": "example.com"}
+    ).json()
+    assert local["status"] == "okay" and local["email"] == "bear@example.com"
+    assert local["audience"] == "example.com" and local["issuer"] == "sessionmgr"
+    wrong = daemon.request(
+        "POST", "/v1/verify", json={"assertion": answer["assertion"], "audience": "evil.example"}
+    ).json()
+    assert wrong["status"] == "failure"
+    garbage = daemon.request(
+        "POST", "/v1/verify", json={"assertion": "x.y", "audience": "example.com"}
+    )
+    assert garbage.status_code == 200 and garbage.json()["status"] == "failure"
+
+    assert daemon.request("DELETE", "/v1/sites/example.com/persistent").status_code == 204
+    assert (
+        daemon.request("POST", "/v1/sites/example.com/silent-login", json={}).json()["id"] is None
+    )
