@@ -165,6 +165,16 @@ class SessionService:
         with self._lock:
             return {helper for helper, s in self._helper_sites if s == site}
 
+    def focus(self, site: str | None) -> str | None:
+        """The browser's active tab moved; kept in memory only, never written."""
+        key = None if site is None else normalize_site(site)
+        with self._lock:
+            if key == self._focused:
+                return key
+            self._focused = key
+        self.notify([Change("focus", key or "")])
+        return key
+
     # -- user actions -----------------------------------------------------------
 
     def _existing(self, site: str) -> SiteRecord:

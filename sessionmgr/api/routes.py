@@ -79,10 +79,12 @@ def match(method: str, path: str) -> tuple[Route, dict[str, str]]:
                 return candidate, params
             allowed.append(candidate.method)
     if allowed:
+        methods = ", ".join(sorted(set(allowed)))
         raise ApiError(
             405,
             "method_not_allowed",
-            f"{method} is not allowed on {path}; use {', '.join(sorted(set(allowed)))}",
+            f"{method[:20]} is not allowed on {path[:200]}; use {methods}",
+            headers={"Allow": methods},
         )
     raise ApiError(404, "not_found", f"there is no endpoint {path[:200]}")
 
@@ -149,6 +151,16 @@ def declare(api: Any, request: Request) -> Response:
             request.params["site"], request.body, helper_id=request.principal.helper_id
         ),
     )
+
+
+@route("PUT", "/v1/focus", "helper")
+def focus(api: Any, request: Request) -> Response:
+    if "site" not in request.body:
+        raise InvalidInput("site", "is required: the host of the active tab, or null")
+    site = request.body["site"]
+    if site is not None and not isinstance(site, str):
+        raise InvalidInput("site", "must be a host name or null")
+    return Response(200, {"site": api.service.focus(site)})
 
 
 @route("GET", "/v1/sites", "helper")
@@ -269,9 +281,10 @@ def list_events(api: Any, request: Request) -> Response:
     site = normalize_site(sites[0], field="site") if sites else None
     limit = 100
     if limits:
-        if not limits[0].isdigit() or not 1 <= int(limits[0]) <= 1000:
+        raw = limits[0]
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= 1000):
             raise InvalidInput("limit", "must be a whole number from 1 to 1000")
-        limit = int(limits[0])
+        limit = int(raw)
     return Response(200, {"events": api.service.list_events(site, limit)})
 
 

@@ -345,3 +345,17 @@ def test_stay_signed_in_then_silent_login_and_verify(daemon: DaemonProcess) -> N
     assert (
         daemon.request("POST", "/v1/sites/example.com/silent-login", json={}).json()["id"] is None
     )
+
+
+def test_focus_moves_without_touching_a_pending_action(daemon: DaemonProcess) -> None:
+    declare(daemon, "example.com", TWO)
+    declare(daemon, "other.example", {"sessions": [], "focused": True})
+    daemon.request("POST", "/v1/sites/example.com/logout", json={})
+    moved = daemon.request("PUT", "/v1/focus", json={"site": "Example.com"})
+    assert moved.json() == {"site": "example.com"}
+    state = daemon.request("GET", "/v1/sites/example.com").json()
+    assert state["focused"] is True and state["pending"] is not None
+    assert daemon.request("GET", "/v1/sites/other.example").json()["focused"] is False
+    assert daemon.request("PUT", "/v1/focus", json={"site": None}).json() == {"site": None}
+    assert daemon.request("PUT", "/v1/focus", json={}).status_code == 400
+    assert daemon.request("PUT", "/v1/focus", json={"site": "a..b"}).status_code == 400
