@@ -21,8 +21,11 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 class ApiError(SessionmgrError):
     """An error response decided by a guard or a route."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    ):
         super().__init__(message, code=code, status=status)
+        self.headers = headers or {}
 
 
 def allowed_hosts(port: int) -> frozenset[str]:
@@ -73,7 +76,7 @@ def check_body_headers(
     length = 0
     if content_length:
         raw = content_length[0].strip()
-        if not raw.isdigit() or len(raw) > 18:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
             raise ApiError(
                 400, "bad_content_length", f"Content-Length {raw[:20]!r} is not a number"
             )
@@ -83,9 +86,7 @@ def check_body_headers(
             413, "body_too_large", f"the body is {length} bytes; the limit is {MAX_BODY} (64 KiB)"
         )
     if method not in BODY_METHODS:
-        if length:
-            raise ApiError(400, "unexpected_body", f"{method} requests take no body")
-        return 0
+        return length  # refused by check_no_body once routing has answered 404/405
     if content_type is None and length == 0:
         return 0
     media = (content_type or "").split(";", 1)[0].strip().lower()
@@ -97,6 +98,17 @@ def check_body_headers(
             f" got {(content_type or 'none')[:60]!r}",
         )
     return length
+
+
+def check_no_body(method: str, length: int) -> None:
+    """GET, DELETE and the like take no body (checked after routing, so 405 comes first)."""
+    if length and method not in BODY_METHODS:
+        raise ApiError(400, "unexpected_body", f"{method[:20]} requests take no body")
+
+
+def body_declared(content_length: list[str], transfer_encoding: str | None) -> bool:
+    """Whether the request says a body follows: if it goes unread, the connection must close."""
+    return transfer_encoding is not None or any(v.strip() != "0" for v in content_length)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

@@ -89,6 +89,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 query = urllib.parse.parse_qs(raw_query, keep_blank_values=True, errors="strict")
             except UnicodeDecodeError:
                 raise guards.ApiError(400, "bad_encoding", "the URL is not valid UTF-8") from None
+            guards.check_no_body(self.command, length)
             headers = {
                 "authorization": self.headers.get("Authorization") or "",
                 "x-auth-expected": self.headers.get("X-Auth-Expected") or "",
@@ -109,7 +110,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if principal is not None and principal.renewal is not None:
                 response.headers.update(api.renewal_headers(principal))
         except SessionmgrError as exc:
-            response = routes.Response(exc.status, exc.to_json())
+            response = routes.Response(exc.status, exc.to_json(), dict(getattr(exc, "headers", {})))
         except StoreEnvironmentError as exc:
             log.error("storage problem: %s", exc)
             response = routes.Response(
@@ -128,7 +129,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     }
                 },
             )
-        if length and not body_read:
+        if not body_read and guards.body_declared(
+            self.headers.get_all("Content-Length") or [], self.headers.get("Transfer-Encoding")
+        ):
             self.close_connection = True  # the unread body would be taken for the next request
         self._send(response)
         log.debug(
@@ -152,6 +155,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             head.append("Connection: close\r\n")
         head.append("\r\n")
+        if getattr(self, "command", None) == "HEAD":
+            body = b""  # a HEAD answer has no body, or it would be read as the next response
         with contextlib.suppress(OSError):
             self.wfile.write("".join(head).encode("latin-1") + body)
 
