@@ -9,6 +9,11 @@ fixed here, so a token can never choose how it is checked.
 Each purpose ("api-token", "pairing", "assertion", "webhook") is its own
 itsdangerous salt, so a token made for one never verifies as another.
 
+A token may carry a ``twin`` id (a short opaque string): two tokens of two
+purposes issued with one twin id belong together, as authen's auth token and
+its *limited* CSRF twin do (see :mod:`sessionmgr.site`). Tokens without one
+keep the original four-field payload.
+
 Checks, in order: shape, key, signature, payload, issued in the future
 (beyond ``clock_deviation``), expired (``now - issued > max_age``), revoked
 (issued at or before the identity's last revocation, or a renewal issued
@@ -46,6 +51,7 @@ _KID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
 # The whole token: a kid, a dot, then itsdangerous' URL-safe payload and signature.
 _TOKEN_RE: Final = re.compile(r"([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_.-]+)")
 _PURPOSE_RE: Final = re.compile(r"[a-z][a-z0-9-]{0,63}")
+_TWIN_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 HEADER_RENEWAL: Final = "X-Auth-Renewal"
 HEADER_RENEWAL_ISSUED: Final = "X-Auth-Renewal-Issued"
@@ -232,6 +238,7 @@ class TokenData:
     issued: float
     is_renewal: bool
     kid: str
+    twin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -303,13 +310,19 @@ class Tokener:
             signer_kwargs={"digest_method": hashlib.sha256, "key_derivation": "hmac"},
         )
 
-    def issue(self, identity: str, *, renewal: bool = False) -> IssuedToken:
+    def issue(
+        self, identity: str, *, renewal: bool = False, twin: str | None = None
+    ) -> IssuedToken:
         if not isinstance(identity, str) or not identity or len(identity) > MAX_IDENTITY_LENGTH:
             raise ValueError(f"an identity is a non-empty string of at most "
                              f"{MAX_IDENTITY_LENGTH} characters")
+        if twin is not None and not (isinstance(twin, str) and _TWIN_RE.fullmatch(twin)):
+            raise ValueError("a twin id is 1-64 characters of [A-Za-z0-9_-]")
         issued = float(self.clock())
         key = self.keys.newest
-        payload = {"k": key.kid, "i": identity, "t": issued, "r": bool(renewal)}
+        payload: dict[str, Any] = {"k": key.kid, "i": identity, "t": issued, "r": bool(renewal)}
+        if twin is not None:
+            payload["w"] = twin
         body = self._serializer(key).dumps(payload)
         return IssuedToken(f"{key.kid}.{body}", issued, self.max_age)
 
@@ -360,7 +373,11 @@ class Tokener:
             raise MalformedToken() from None
         if not (
             isinstance(payload, dict)
-            and payload.keys() == {"k", "i", "t", "r"}
+            and payload.keys() in ({"k", "i", "t", "r"}, {"k", "i", "t", "r", "w"})
+            and (
+                "w" not in payload
+                or (isinstance(payload["w"], str) and _TWIN_RE.fullmatch(payload["w"]))
+            )
             and payload["k"] == kid
             and isinstance(payload["i"], str)
             and 0 < len(payload["i"]) <= MAX_IDENTITY_LENGTH
@@ -369,14 +386,15 @@ class Tokener:
         ):
             # Signed by us but not in our shape: never trust it.
             raise MalformedToken()
-        return TokenData(payload["i"], float(payload["t"]), payload["r"], kid)
+        return TokenData(payload["i"], float(payload["t"]), payload["r"], kid, payload.get("w"))
 
     def needs_renewal(self, data: TokenData) -> bool:
         """True once a token is older than the renewal interval (it is still valid)."""
         return float(self.clock()) - data.issued > self.renewal_interval
 
     def renew(self, data: TokenData) -> IssuedToken:
-        return self.issue(data.identity, renewal=True)
+        """A renewal for the same identity, keeping the token's twin id."""
+        return self.issue(data.identity, renewal=True, twin=data.twin)
 
     def renewal_headers(self, issued: IssuedToken) -> dict[str, str]:
         """Response headers that hand over a renewal: issued in Unix seconds, max age in seconds."""

@@ -366,6 +366,10 @@ def test_the_algorithm_is_not_the_tokens_choice(signer: dict[str, object]) -> No
         {"k": None, "i": "a", "t": True, "r": False},
         {"k": None, "i": "a", "t": T0, "r": "yes"},
         {"k": None, "i": 5, "t": T0, "r": False},
+        {"k": None, "i": "a", "t": T0, "r": False, "w": ""},
+        {"k": None, "i": "a", "t": T0, "r": False, "w": 7},
+        {"k": None, "i": "a", "t": T0, "r": False, "w": None},
+        {"k": None, "i": "a", "t": T0, "r": False, "w": "has space"},
     ],
 )
 def test_signed_but_misshapen_payload_is_malformed(payload: object) -> None:
@@ -512,3 +516,37 @@ def test_issued_token_is_frozen_and_typed() -> None:
         issued.token = "x"  # type: ignore[misc]
     with pytest.raises(ValueError):
         tokener.issue("")
+
+
+# --- twin ids (authen's auth token and its limited twin, used by sessionmgr.site) ---
+
+
+def test_twin_id_round_trips_and_survives_renewal() -> None:
+    tokener, clock, _ = make()
+    plain = tokener.verify(tokener.issue("alice").token)
+    assert plain.twin is None
+    issued = tokener.issue("alice", twin="sid-123_x")
+    data = tokener.verify(issued.token)
+    assert data.twin == "sid-123_x" and data.identity == "alice"
+    clock.now += 10
+    renewed = tokener.verify(tokener.renew(data).token)
+    assert renewed.twin == "sid-123_x" and renewed.is_renewal
+
+
+def test_twin_tokens_of_two_purposes_never_cross() -> None:
+    tokener, clock, _ = make()
+    limited = Tokener(tokener.keys, "limited", clock=clock)
+    auth = tokener.issue("alice", twin="w1")
+    twin = limited.issue("alice", twin="w1")
+    assert tokener.verify(auth.token).twin == limited.verify(twin.token).twin == "w1"
+    with pytest.raises(BadSignature):
+        tokener.verify(twin.token)
+    with pytest.raises(BadSignature):
+        limited.verify(auth.token)
+
+
+@pytest.mark.parametrize("twin", ["", "a b", "x" * 65, "é", 5])
+def test_bad_twin_ids_are_refused_at_issue(twin: object) -> None:
+    tokener, _, _ = make()
+    with pytest.raises(ValueError):
+        tokener.issue("alice", twin=twin)  # type: ignore[arg-type]
