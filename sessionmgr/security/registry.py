@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import re
 import secrets
 import threading
 import time
@@ -40,6 +41,7 @@ PAIRING_TTL = 120.0
 MAX_PENDING_PAIRINGS = 5
 OWNER = "owner"
 _MAX_NAME = 100
+_EXTENSION_ORIGIN = re.compile(r"(chrome-extension|moz-extension)://[A-Za-z0-9._-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,7 @@ def check_origin(value: object) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidInput("origin", "must be an extension origin string or null")
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("chrome-extension", "moz-extension") or not parts.netloc or parts.path:
+    if not _EXTENSION_ORIGIN.fullmatch(value):  # exactly what a browser sends as Origin
         raise InvalidInput(
             "origin", "must be an extension origin (chrome-extension://ID or moz-extension://UUID)"
         )
