@@ -11,8 +11,9 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRect, Signal
-from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
 from sessionmgr import settings as settings_io
 from sessionmgr.gui import autostart, describe
@@ -49,6 +50,7 @@ class Controller(QObject):
         self.pairing_dialogs: dict[str, PairingDialog] = {}
         self._seen_pairings: set[str] = set()
         self._paused = not self.settings.notifications
+        self._closed = False
         if tray_available is None:
             tray_available = QSystemTrayIcon.isSystemTrayAvailable()
         self.tray: Tray | None = Tray(self._signed_in) if tray_available else None
@@ -88,26 +90,31 @@ class Controller(QObject):
             self.tray.show()
         else:
             log.warning("no system tray on this desktop: opening the sessions window")
-            window = self.show_sessions_window()
-            box = QMessageBox(QMessageBox.Icon.Information, "No system tray",
-                              "This desktop has no system tray, so Session Manager shows this "
-                              "window instead. Closing it leaves Session Manager running; "
-                              "start it again to reopen the window.", parent=window)
-            box.setObjectName("no-tray-message")
-            box.open()
+            self.show_sessions_window().show_notice(
+                "This desktop has no system tray, so Session Manager shows this window "
+                "instead. Closing it leaves Session Manager running: start it again to "
+                "bring the window back.")
         self.bridge.refresh_all()
 
     def close(self) -> None:
-        """Stop talking to the service; the app stops the daemon afterwards."""
+        """Stop talking to the service and destroy the windows now, while Qt is whole
+        (left to interpreter exit, PySide deletes them in no useful order)."""
+        if self._closed:
+            return
+        self._closed = True
         self.bridge.close()
-        self.doorhanger.close()
-        for dialog in list(self.pairing_dialogs.values()):
-            dialog.blockSignals(True)
-            dialog.close()
+        windows: list[QWidget] = [self.doorhanger, *self.pairing_dialogs.values()]
         if self._window is not None:
-            self._window.close()
+            windows.append(self._window)
+        self.pairing_dialogs.clear()
+        self._window = None
+        for window in windows:
+            window.blockSignals(True)
+            window.close()
+            shiboken6.delete(window)
         if self.tray is not None:
             self.tray.hide()
+            shiboken6.delete(self.tray.menu)
 
     # -- state in --
 

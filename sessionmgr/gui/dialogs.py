@@ -71,7 +71,8 @@ class PairingDialog(QDialog):
         self.reject_button = buttons.addButton("Reject", QDialogButtonBox.ButtonRole.RejectRole)
         self.approve_button.setAccessibleName(f"Approve pairing with {name}")
         self.reject_button.setAccessibleName(f"Reject pairing with {name}")
-        self.reject_button.setDefault(True)  # Enter must not approve by accident
+        self.approve_button.setAutoDefault(False)  # Enter must not approve by accident
+        self.reject_button.setDefault(True)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
 
@@ -141,7 +142,10 @@ class LogoutAllDialog(QDialog):
                                          QDialogButtonBox.ButtonRole.AcceptRole)
         self.confirm.setAccessibleName(f"Log out of {count} {plural}")
         cancel = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        # Enter must never log out of everything: only a deliberate click does.
+        self.confirm.setAutoDefault(False)
         cancel.setDefault(True)
+        cancel.setFocus()
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)

@@ -76,8 +76,15 @@ class SessionsWindow(QWidget):
         self.tabs.addTab(self._sites_tab(), "Sites")
         self.tabs.addTab(self._events_tab(), "Activity")
         self.tabs.addTab(self._helpers_tab(), "Paired browsers")
+        self.notice = QLabel()
+        self.notice.setObjectName("notice")
+        self.notice.setWordWrap(True)
+        self.notice.setStyleSheet("QLabel#notice { background:#dbeafe; color:#1e3a8a;"
+                                  " border-left:4px solid #1e3a8a; padding:6px 8px; }")
+        self.notice.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(self.notice)
         layout.addWidget(self.tabs)
         self.resize(1000, 560)
 
@@ -273,6 +280,12 @@ class SessionsWindow(QWidget):
         helper = self._selected_helper()
         if helper:
             self.revoke_requested.emit(helper["id"])
+
+    def show_notice(self, text: str) -> None:
+        """A message that belongs to the window rather than a dialog of its own."""
+        self.notice.setText(text)
+        self.notice.setAccessibleName(text)
+        self.notice.setVisible(bool(text))
 
     def show_tab(self, name: str) -> None:
         self.tabs.setCurrentIndex({"sites": 0, "activity": 1, "browsers": 2}.get(name, 0))

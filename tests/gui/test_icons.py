@@ -58,7 +58,8 @@ def test_pending_texts() -> None:
         "Logging out bear@example.com — waiting for example.com"
     assert describe.pending_text(samples.event(site, account="bob@example.com"), site) == \
         "Logging in as bob@example.com — waiting for example.com"
-    assert describe.pending_text(samples.event(site), site) == "Logging in — waiting for example.com"
+    assert describe.pending_text(samples.event(site), site) == \
+        "Logging in — waiting for example.com"
     long_id = "bob.with.a.very.long.name@example.com"
     assert describe.pending_text(samples.event(site, account=long_id, previous="a"), site) == \
         "Switching to bob.with.a.very.long.name@e… — waiting for example.com"

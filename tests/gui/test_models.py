@@ -84,8 +84,8 @@ def test_columns_say_what_a_person_needs() -> None:
     model.reset([samples.STAY_SIGNED_IN, samples.PENDING_SWITCH | {"site": "pending.example"},
                  samples.UNSUPPORTED | {"site": "plain.example"}])
     first = [model.index(0, c).data() for c in range(6)]
-    assert first[:5] == ["example.com", "bear@example.com", "bob@example.com, bear.work@example.com",
-                         "cookie SID", "21 Dec 2026"]
+    assert first[:5] == ["example.com", "bear@example.com",
+                         "bob@example.com, bear.work@example.com", "cookie SID", "21 Dec 2026"]
     assert first[5]  # a local time
     assert model.index(1, 1).data() == "Switching to bob@example.com…"
     assert model.index(2, 1).data() == "—"
