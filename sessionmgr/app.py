@@ -102,7 +102,8 @@ class _SignalWaker(QObject):
 
     def _handle(self, signum: int, frame: Any) -> None:
         log.info("signal %d: quitting", signum)
-        self.app.quit()
+        # Queued, so a signal during start-up (before exec) still ends the loop.
+        QTimer.singleShot(0, self.app.quit)
 
     def _drain(self) -> None:
         with contextlib.suppress(OSError):
@@ -188,16 +189,18 @@ def run(argv: list[str], *, exec_: bool = True, require_keyring: bool = False) -
         print("sessionmgr: another instance holds the lock but does not answer", file=sys.stderr)
         return 1
 
+    waker = _SignalWaker(qapp) if exec_ else None
     try:
         daemon = Daemon.open(require_keyring=require_keyring)
         daemon.start()
     except SessionmgrError as exc:
+        if waker is not None:
+            waker.restore()
         instance.release()
         print(f"sessionmgr: {exc.message}", file=sys.stderr)
         return 1
 
     controller = Controller(DaemonBackend(daemon), daemon.settings)
-    waker = _SignalWaker(qapp) if exec_ else None
     tray_app = TrayApp(qapp, instance, daemon, controller, waker)
     instance.activated.connect(controller.open_doorhanger)
     controller.quit_requested.connect(qapp.quit)

@@ -94,7 +94,8 @@ class Bridge(QObject):
 
     @Slot(object, object)
     def _deliver(self, callback: Callback, result: Any) -> None:
-        callback(result)
+        if self._executor is not None:  # after close(), answers have no one to go to
+            callback(result)
 
     # -- user actions (fire and forget; the change feed shows the outcome) --
 
