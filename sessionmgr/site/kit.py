@@ -332,8 +332,11 @@ class SessionKit:
                 return outcome
         except AuthProblem as problem:
             outcome.problem = problem
-            # A dead cookie goes; a 409 (another tab signed in as someone else) keeps it.
-            outcome.clear_cookies = cookie is not None and problem.status == 401
+            # A dead cookie goes; a bad X-Auth or a 409 (another tab signed in as
+            # someone else) is no reason to drop a good one.
+            outcome.clear_cookies = cookie is not None and problem.status == 401 and (
+                header is None or not self._cookie_alive(cookie)
+            )
             return outcome
         assert data.twin is not None
         if not protected and method in STATE_CHANGING:
@@ -349,6 +352,13 @@ class SessionKit:
                 self.limited.issue(data.identity, renewal=True, twin=data.twin),
             )
         return outcome
+
+    def _cookie_alive(self, cookie: str) -> bool:
+        try:
+            self._verify_session(self.tokens, cookie, None)
+        except AuthProblem:
+            return False
+        return True
 
     def _verify_session(self, tokener: Tokener, token: str, expected: str | None) -> TokenData:
         try:
@@ -541,9 +551,7 @@ class SessionKit:
         try:
             return handler(environ, start_response)
         except AuthProblem as problem:
-            extra = self.clear_cookies() if problem.status == 401 else []
-            return self._error(start_response, problem.status, problem.code, problem.message,
-                               extra)
+            return self._error(start_response, problem.status, problem.code, problem.message)
 
     def _read_json(self, environ: dict[str, Any]) -> dict[str, Any]:
         ctype = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
