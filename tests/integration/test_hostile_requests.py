@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import socket
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -760,3 +762,30 @@ def test_a_body_shorter_than_its_length_is_refused(world: World) -> None:
     answer = exchange(world.port, declare(world, length=["500"], close=False), half_close=True)
     assert_clean_refusal(world, answer, 400, "truncated_body")
     assert snapshot(world) == before
+
+
+def test_other_local_users_can_read_nothing(tmp_path: Path) -> None:
+    """With a permissive umask, the daemon still keeps its home to itself."""
+    home = tmp_path / "fresh" / "home"  # the daemon creates it
+    home.parent.mkdir()
+    daemon = DaemonProcess(home, daemon_env(home))
+    previous = os.umask(0o022)
+    try:
+        daemon.start()
+    finally:
+        os.umask(previous)
+    try:
+        assert daemon.request("GET", "/v1/sites").status_code == 200
+        modes = {
+            p.relative_to(home).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in home.rglob("*")
+        }
+        assert stat.S_IMODE(home.stat().st_mode) == 0o700
+        assert modes["logs"] == 0o700
+        for name in ("endpoint.json", "secrets.json", "sessionmgr.sqlite3", "daemon.lock"):
+            assert modes[name] == 0o600, name
+        for name, mode in modes.items():
+            assert mode & 0o077 == 0 or name.startswith("logs/"), (name, oct(mode))
+        log = (home / "logs" / "sessionmgr.log").read_text(encoding="utf-8")
+        assert daemon.token not in log
+    finally:
+        daemon.stop()
