@@ -115,7 +115,8 @@
 
   // The two DOM events of the Sessions API, as an unmodified site handles them.
   document.addEventListener("login", (event) => {
-    demo.events.push({ type: "login", id: event.id ?? null, previous: event.previous ?? null });
+    demo.events.push({ type: "login", id: event.id ?? null, previous: event.previous ?? null,
+      persistent: event.persistent === true, publicKey: event.publicKey ?? null });
     demo.render();
     if (manual) return;
     // event.id names the chosen account; without one a real site would show

@@ -142,3 +142,10 @@ class DaemonClient:
 
     def get_site(self, site: str, token: str) -> dict[str, Any]:
         return self.request("GET", f"/v1/sites/{quote(site, safe='')}", token=token)
+
+    def put_focus(self, site: str | None, token: str) -> dict[str, Any]:
+        return self.request("PUT", "/v1/focus", token=token, body={"site": site})
+
+    def silent_login(self, site: str, token: str, nonce: str | None) -> dict[str, Any]:
+        return self.request("POST", f"/v1/sites/{quote(site, safe='')}/silent-login",
+                            token=token, body={"nonce": nonce})

@@ -5,7 +5,8 @@ stdin/stdout (see :mod:`framing`). Three threads:
 
 - the main thread reads the extension's messages and queues them;
 - one worker owns every call to the daemon, in order: pairing, declarations
-  (the latest per site, re-sent after the daemon comes back), focus;
+  (the latest per site, re-sent after the daemon comes back), focus
+  (``PUT /v1/focus``, which leaves pending actions alone) and silent logins;
 - a small HTTP server on 127.0.0.1 receives the daemon's signed webhooks and
   relays each event to the extension before answering 2xx.
 
@@ -210,6 +211,7 @@ class Helper:
         self.latest: dict[str, dict[str, Any]] = {}
         self.dirty: dict[str, str] = {}  # site -> "hard" (new) or "soft" (re-send unless pending)
         self.seqs: dict[str, int | None] = {}  # site -> the extension's number for latest
+        self.focus: tuple[str | None] | None = None  # (site,) still to report; None: nothing
         self.daemon_up = False
         self.endpoint_seen: tuple[str, int | None] | None = None
         self.next_check = 0.0
@@ -291,7 +293,7 @@ class Helper:
         wake = self.next_check
         if self.pairing and self.pairing.get("status") == "pending" and self.daemon_up:
             wake = min(wake, self.next_poll)
-        if self.daemon_up and self.creds and self.dirty:
+        if self.daemon_up and self.creds and (self.dirty or self.focus is not None):
             wake = min(wake, self.flush_after)
         return max(0.0, min(wake - now, 5.0))
 
@@ -353,10 +355,15 @@ class Helper:
                 self.dirty[site] = "hard"
         elif mtype == "focus":
             focused = message.get("site")
+            if focused is not None and not (isinstance(focused, str) and 0 < len(focused) <= 253):
+                log.warning("ignoring a malformed focus message")
+                return
             for name, known in self.latest.items():
                 known["focused"] = name == focused
-            if isinstance(focused, str) and focused in self.latest:
-                self.dirty.setdefault(focused, "soft")
+            # Reported on its own: a re-sent declaration would clear a pending action (R10).
+            self.focus = (focused,)
+        elif mtype == "silent-login":
+            self._silent_login(message)
         elif mtype == "pair":
             if not self.creds and not (self.pairing and self.pairing.get("status") == "pending"):
                 self.pairing = None
@@ -383,6 +390,8 @@ class Helper:
             self._pairing_step()
         if self.creds and self.dirty and self.clock() >= self.flush_after:
             self._flush()
+        if self.creds and self.focus is not None and self.daemon_up:
+            self._send_focus()
 
     # ---- daemon discovery
 
@@ -546,8 +555,9 @@ class Helper:
             token = self.creds["token"]
             try:
                 if mode == "soft":
-                    # A re-send must not clear a pending login/logout (R10): only
-                    # the page's own next declaration may.
+                    # A replay (after a reconnect or a daemon restart) must not
+                    # clear a pending login/logout (R10): only the page's own
+                    # next declaration may. Focus never comes this way.
                     try:
                         current = self.client.get_site(site, token)
                     except DaemonError as e:
@@ -577,6 +587,69 @@ class Helper:
             if self.dirty.get(site) == mode:
                 del self.dirty[site]
             self._send_state(site, state)
+
+    def _send_focus(self) -> None:
+        assert self.creds is not None and self.focus is not None
+        (site,) = self.focus
+        try:
+            self.client.put_focus(site, self.creds["token"])
+        except DaemonUnavailable as e:
+            self._daemon_down(str(e))
+            return
+        except DaemonError as e:
+            if e.status in (401, 403):
+                self._lost_pairing(e)
+                return
+            if e.status >= 500 or e.status == 429:
+                return  # kept: tried again on the next tick
+            log.warning("the daemon refused a focus change: %s", e)
+        if self.focus == (site,):
+            self.focus = None
+
+    # ---- silent login (seed 001)
+
+    def _silent_login(self, message: dict[str, Any]) -> None:
+        """Ask the daemon for the site's "stay signed in" assertion; always answer the tab.
+
+        Only the site (from the tab's URL, checked by the extension) and the
+        nonce are passed on; the daemon decides whether there is an assertion.
+        """
+        rid = message.get("rid")
+        site = message.get("site")
+        nonce = message.get("nonce")
+        answer: dict[str, Any] = {"type": "silent-result", "rid": rid, "id": None,
+                                  "assertion": None}
+        if not isinstance(rid, int) or isinstance(rid, bool):
+            log.warning("ignoring a silent-login message without a request number")
+            return
+        if not (isinstance(site, str) and 0 < len(site) <= 253) or not (
+            nonce is None or (isinstance(nonce, str) and 0 < len(nonce) <= 256)
+        ):
+            self.send({**answer, "error": "bad_request"})
+            return
+        if not self.daemon_up:
+            self._check_daemon()
+        if not self.daemon_up or not self.creds:
+            self.send({**answer, "error": "not_paired" if self.daemon_up else "daemon_down"})
+            return
+        try:
+            result = self.client.silent_login(site, self.creds["token"], nonce)
+        except DaemonUnavailable as e:
+            self._daemon_down(str(e))
+            self.send({**answer, "error": "daemon_down"})
+            return
+        except DaemonError as e:
+            if e.status in (401, 403):
+                self._lost_pairing(e)
+            self.send({**answer, "error": e.code})
+            return
+        if (
+            isinstance(result, dict)
+            and isinstance(result.get("id"), str)
+            and isinstance(result.get("assertion"), str)
+        ):
+            answer["id"], answer["assertion"] = result["id"], result["assertion"]
+        self.send(answer)
 
     def _send_state(self, site: str, state: Any) -> None:
         """The daemon's view of ``site``; ``seq`` tells the extension which declaration it has."""

@@ -301,7 +301,8 @@ def test_owner_switch_fires_a_login_event_with_the_id(world: World) -> None:
     assert answer["event"]["account"] == BOB and answer["event"]["previous"] == ALICE
     events = wait_for(lambda: [e for e in world.events() if e["type"] == "login"],
                       LATENCY, "owner switch → login DOM event")
-    assert events == [{"type": "login", "id": BOB, "previous": ALICE}]
+    assert events == [{"type": "login", "id": BOB, "previous": ALICE, "persistent": False,
+                       "publicKey": None}]
     # An unmodified page reads event.id, exactly as the seed says.
     assert world.js("return window.demo.events[0].id") == BOB
     assert (world.daemon.site() or {}).get("pending", {})["type"] == "login"
@@ -454,9 +455,10 @@ def test_login_status_api_is_reported_for_other_sites(world: World) -> None:
         pytest.skip("this Chromium has no navigator.login (Login Status API)")
     world.fresh_page()
     world.js(f"window.demo.signIn('{ALICE}')")
-    # No pending action here: focus is re-sent only when none is (see host.py).
     wait_for(lambda: (s := world.daemon.site()) and s["active"] == ALICE and not s["pending"],
              LATENCY, "alice active, nothing pending")
+    # A pending action survives focus changes: focus is PUT /v1/focus, never a redeclaration.
+    world.daemon.api("POST", f"/v1/sites/{SITE}/logout", {}, expect=202)
     main = driver.current_window_handle
     other = world.page_url.replace(f"//{SITE}:", "//localhost:").replace("?manual", "")
     driver.switch_to.new_window("tab")
@@ -480,6 +482,7 @@ def test_login_status_api_is_reported_for_other_sites(world: World) -> None:
         wait_for(lambda: (world.daemon.site() or {}).get("focused"), LATENCY,
                  "tab switch → focus")
         assert world.daemon.site("localhost")["focused"] is False  # type: ignore[index]
+        assert (world.daemon.site() or {})["pending"]["type"] == "logout"
     finally:
         driver.switch_to.window(driver.window_handles[-1])
         if driver.current_window_handle != main:

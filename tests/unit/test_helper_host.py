@@ -34,6 +34,7 @@ class FakeDaemon:
         self.secret = new_webhook_secret()
         self.valid_token = "tok-1"
         self.events_url: str | None = None
+        self.remembered: dict[str, str] = {}  # site -> account with "stay signed in"
 
     def _check(self) -> None:
         if not self.up:
@@ -80,6 +81,23 @@ class FakeDaemon:
         if site not in self.sites:
             raise DaemonError(404, "not_found", "never seen")
         return self.sites[site]
+
+    def put_focus(self, site: str | None, token: str) -> dict[str, Any]:
+        self._check()
+        if token != self.valid_token:
+            raise DaemonError(401, "unauthorized", "bad token")
+        self.calls.append(("focus", site))
+        return {"site": site}
+
+    def silent_login(self, site: str, token: str, nonce: str | None) -> dict[str, Any]:
+        self._check()
+        if token != self.valid_token:
+            raise DaemonError(401, "unauthorized", "bad token")
+        self.calls.append(("silent", (site, nonce)))
+        remembered = self.remembered.get(site)
+        if remembered is None:
+            return {"id": None, "assertion": None}
+        return {"id": remembered, "assertion": f"assertion-for-{remembered}-{nonce}"}
 
     def puts(self) -> list[tuple[str, dict[str, Any]]]:
         return [c[1] for c in self.calls if c[0] == "put"]
@@ -228,7 +246,8 @@ def test_replay_and_focus_never_clear_a_pending_action() -> None:
     h.message(**decl(sessions=ALICE, replay=True))
     h.message(type="focus", site="example.com")
     h.tick()
-    assert len(daemon.puts()) == 1
+    assert len(daemon.puts()) == 1  # neither re-sent the declaration
+    assert ("focus", "example.com") in daemon.calls  # focus went on its own
     assert not h.helper.dirty
     # The page's own redeclaration always goes through.
     h.message(**decl(sessions=[{"email": "bob@example.com"}]))
@@ -247,17 +266,100 @@ def test_site_state_echoes_the_extensions_sequence_number() -> None:
     assert "seq" not in daemon.puts()[0][1]
 
 
-def test_focus_resends_with_the_focused_flag() -> None:
+def test_focus_is_reported_with_put_focus_not_a_redeclaration() -> None:
     daemon = FakeDaemon()
     h = paired(daemon)
     h.message(**decl("a.example", ALICE))
     h.message(**decl("b.example", ALICE))
     h.tick()
+    puts = len(daemon.puts())
     h.message(type="focus", site="a.example")
     h.tick()
-    assert daemon.puts()[-1] == ("a.example", {"sessions": ALICE, "cookies": ["SID"],
-                                               "focused": True})
+    assert len(daemon.puts()) == puts
+    assert [c for c in daemon.calls if c[0] == "focus"] == [("focus", "a.example")]
+    # Later replays carry the flag that matches.
+    assert h.helper.latest["a.example"]["focused"] is True
     assert h.helper.latest["b.example"]["focused"] is False
+    h.message(type="focus", site=None)  # a tab of no known site
+    h.message(type="focus", site="b.example")  # only the latest is worth sending
+    h.tick()
+    assert [c for c in daemon.calls if c[0] == "focus"][-1] == ("focus", "b.example")
+    assert h.helper.focus is None
+
+
+def test_focus_waits_for_the_daemon_and_is_sent_when_it_returns() -> None:
+    daemon = FakeDaemon()
+    h = paired(daemon)
+    h.tick()
+    daemon.up = False
+    h.message(type="focus", site="a.example")
+    h.tick()
+    assert h.helper.focus == ("a.example",)
+    daemon.up = True
+    h.tick(5)
+    assert ("focus", "a.example") in daemon.calls and h.helper.focus is None
+
+
+@pytest.mark.parametrize("bad", [5, "", "x" * 254, ["a"]])
+def test_malformed_focus_is_ignored(bad: object) -> None:
+    daemon = FakeDaemon()
+    h = paired(daemon)
+    h.message(type="focus", site=bad)
+    h.tick()
+    assert not [c for c in daemon.calls if c[0] == "focus"]
+
+
+def silent_results(h: Harness) -> list[dict[str, Any]]:
+    return [m for m in h.sent() if m["type"] == "silent-result"]
+
+
+def test_silent_login_asks_the_daemon_and_answers_the_tab() -> None:
+    daemon = FakeDaemon()
+    daemon.remembered["example.com"] = "alice@example.com"
+    h = paired(daemon)
+    h.tick()
+    h.message(type="silent-login", site="example.com", nonce="n-1", rid=7)
+    h.message(type="silent-login", site="other.example", nonce=None, rid=8)
+    assert ("silent", ("example.com", "n-1")) in daemon.calls
+    assert silent_results(h) == [
+        {"type": "silent-result", "rid": 7, "id": "alice@example.com",
+         "assertion": "assertion-for-alice@example.com-n-1"},
+        {"type": "silent-result", "rid": 8, "id": None, "assertion": None},
+    ]
+
+
+def test_silent_login_finds_the_daemon_right_after_start() -> None:
+    daemon = FakeDaemon()
+    daemon.remembered["example.com"] = "alice@example.com"
+    h = paired(daemon)  # no tick yet: the host has not looked for the daemon
+    h.message(type="silent-login", site="example.com", nonce="n", rid=1)
+    assert silent_results(h)[0]["id"] == "alice@example.com"
+
+
+@pytest.mark.parametrize("fields", [
+    {"site": 5, "nonce": "n"}, {"site": "", "nonce": "n"}, {"site": "a.example", "nonce": 5},
+    {"site": "a.example", "nonce": ""}, {"site": "a.example", "nonce": "x" * 257},
+])
+def test_silent_login_with_bad_fields_answers_null_without_calling(fields: dict[str, Any]) -> None:
+    daemon = FakeDaemon()
+    h = paired(daemon)
+    h.tick()
+    h.message(type="silent-login", rid=3, **fields)
+    assert not [c for c in daemon.calls if c[0] == "silent"]
+    assert silent_results(h) == [{"type": "silent-result", "rid": 3, "id": None,
+                                  "assertion": None, "error": "bad_request"}]
+
+
+def test_silent_login_unpaired_or_daemon_down_answers_null() -> None:
+    daemon = FakeDaemon()
+    h = Harness(daemon)  # not paired
+    h.message(type="silent-login", site="example.com", nonce="n", rid=1)
+    daemon.up = False
+    p = paired(daemon)
+    p.message(type="silent-login", site="example.com", nonce="n", rid=2)
+    assert silent_results(h)[0]["error"] == "not_paired"
+    assert silent_results(p)[0]["error"] == "daemon_down"
+    assert not [c for c in daemon.calls if c[0] == "silent"]
 
 
 def test_revoked_token_asks_for_pairing_again() -> None:

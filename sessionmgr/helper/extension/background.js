@@ -1,6 +1,8 @@
 // The service worker: one native port to sessionmgr-helper, the latest
 // declaration per site (re-sent whenever the port is re-opened), cookie names
-// and focus added to each declaration, and sessionmgr's events routed to a tab.
+// added to each declaration, the focused site reported on its own, silent
+// logins (seed 001) relayed for the tab's site, and sessionmgr's events routed
+// to a tab.
 "use strict";
 
 if (typeof importScripts === "function" && !globalThis.SessionmgrSchema) {
@@ -27,6 +29,8 @@ const state = {
   sessionsSites: new Set(), // sites that used navigator.id.sessions (Login Status is then ignored)
   siteStates: new Map(), // site -> SiteState from the daemon, for the popup
   focusedSite: null,
+  reportedFocus: undefined, // what the host was last told (undefined: nothing yet)
+  silent: new Map(), // request number -> resolve, for silent logins in flight
   chains: new Map(), // site -> promise: keeps one site's messages in order
 };
 
@@ -143,6 +147,7 @@ async function sendDeclaration(site, { replay = false } = {}) {
     focused: site === state.focusedSite,
   };
   if (entry.api) message.api = entry.api;
+  if (message.focused) state.reportedFocus = site; // a focused declaration moves focus too
   message.seq = entry.seq;
   // A replay must not clear a pending action; an unconfirmed one is news.
   if (replay && entry.confirmed) message.replay = true;
@@ -197,12 +202,56 @@ async function popupState() {
   };
 }
 
+// ---- silent login: an assertion for the tab's own site, signed over the page's nonce ----
+
+const SILENT_TIMEOUT_MS = 8_000;
+const NO_ASSERTION = { id: null, assertion: null };
+let silentCounter = 0;
+
+async function silentLogin(message, sender) {
+  await ready;
+  // The site comes from the tab's URL, never from the page; top frames only.
+  if (sender.frameId !== 0 || !sender.tab || !sender.url) return NO_ASSERTION;
+  const where = siteOf(sender.url);
+  if (!where) return NO_ASSERTION;
+  const nonce = message.nonce;
+  if (nonce !== null && (typeof nonce !== "string" || nonce.length === 0 || nonce.length > 256)) {
+    return NO_ASSERTION;
+  }
+  if (!state.port) connect();
+  const rid = ++silentCounter;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { state.silent.delete(rid); resolve(NO_ASSERTION); },
+      SILENT_TIMEOUT_MS);
+    state.silent.set(rid, (answer) => { clearTimeout(timer); resolve(answer); });
+    if (!post({ type: "silent-login", site: where.site, nonce, rid })) {
+      state.silent.get(rid)(NO_ASSERTION);
+      state.silent.delete(rid);
+    }
+  });
+}
+
+function silentAnswered(message) {
+  const resolve = state.silent.get(message.rid);
+  if (!resolve) return;
+  state.silent.delete(message.rid);
+  resolve({
+    id: typeof message.id === "string" ? message.id : null,
+    assertion: typeof message.assertion === "string" ? message.assertion : null,
+  });
+}
+
 api.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (!message || typeof message.type !== "string" || sender.id !== api.runtime.id) return;
   const fromExtensionPage = typeof sender.url === "string" &&
     sender.url.startsWith(api.runtime.getURL(""));
   if (!fromExtensionPage) {
-    if (sender.tab) onPageMessage(message, sender);
+    if (!sender.tab) return;
+    if (message.type === "silent-login") {
+      silentLogin(message, sender).then(sendResponse, () => sendResponse(NO_ASSERTION));
+      return true; // answered asynchronously
+    }
+    onPageMessage(message, sender);
     return;
   }
   // The popup (or popup.html opened in a tab).
@@ -231,7 +280,10 @@ api.cookies.onChanged.addListener(({ cookie }) => {
         if (!entry) return;
         const present = (await cookieNames(site, entry.origin)).includes(name);
         if (state.cookiePresence.get(site) === present) return;
-        await sendDeclaration(site);
+        // Cookies only decide anything for an undefined declaration (R5); for a
+        // list this is a replay, which must not clear a pending action (R10):
+        // a site switching accounts drops its cookie before it redeclares.
+        await sendDeclaration(site, { replay: entry.sessions !== null });
       });
     }, 30));
   }
@@ -248,9 +300,13 @@ async function refreshFocus() {
   } catch (e) {
     return;
   }
-  if (site === state.focusedSite) return;
   state.focusedSite = site;
-  if (site && state.latest.has(site)) post({ type: "focus", site });
+  // Focus goes to the daemon on its own (PUT /v1/focus): re-sending a
+  // declaration for it would clear a pending login or logout (R10). Sites
+  // sessionmgr does not know are reported as none.
+  const report = site && state.latest.has(site) ? site : null;
+  if (report === state.reportedFocus) return;
+  if (post({ type: "focus", site: report })) state.reportedFocus = report;
 }
 
 api.tabs.onActivated.addListener(() => { refreshFocus(); });
@@ -334,6 +390,9 @@ function onHostMessage(message) {
     case "event":
       deliverEvent(message.event).catch((e) => console.warn("sessionmgr:", e));
       break;
+    case "silent-result":
+      silentAnswered(message);
+      break;
     default:
       break;
   }
@@ -369,11 +428,15 @@ async function connect() {
     state.hostError = err && err.message ? err.message : "the helper exited";
     if (state.port === port) state.port = null;
     state.host = null;
+    state.reportedFocus = undefined;
+    for (const resolve of state.silent.values()) resolve(NO_ASSERTION);
+    state.silent.clear();
     updateBadge();
     scheduleReconnect();
   });
   const manifest = api.runtime.getManifest();
   post({ type: "hello", version: manifest.version, extension_id: api.runtime.id });
+  state.reportedFocus = undefined; // a new host process: tell it again
   await refreshFocus();
   // A new host process knows nothing: give it every site's latest declaration.
   for (const site of state.latest.keys()) {

@@ -9,6 +9,11 @@
   const api = globalThis.browser ?? globalThis.chrome;
   const { validateSessions } = globalThis.SessionmgrSchema;
 
+  function validNonce(nonce) {
+    return typeof nonce === "string" && nonce.length > 0 && nonce.length <= 256 &&
+      !/[\u0000-\u001f\u007f-\u009f]/.test(nonce);
+  }
+
   function send(message) {
     try {
       api.runtime.sendMessage(message).catch(() => {});
@@ -42,6 +47,28 @@
       case "no-declaration":
         send({ type: "no-declaration" });
         break;
+      case "silent-login": {
+        // Only a nonce and a request number cross over; the site is the
+        // service worker's to know (from the tab), never the page's to say.
+        const rid = message.rid;
+        if (typeof rid !== "string" || rid.length > 32) return;
+        const nonce = message.nonce;
+        const reply = (answer) => {
+          const detail = JSON.stringify({
+            type: "silent-result", rid,
+            id: answer && typeof answer.id === "string" ? answer.id : null,
+            assertion: answer && typeof answer.assertion === "string" ? answer.assertion : null,
+          });
+          document.dispatchEvent(new CustomEvent(TO_PAGE, { detail }));
+        };
+        if (nonce !== null && !validNonce(nonce)) { reply(null); return; }
+        try {
+          api.runtime.sendMessage({ type: "silent-login", nonce }).then(reply, () => reply(null));
+        } catch (e) {
+          reply(null);
+        }
+        break;
+      }
       default:
         break;
     }
@@ -55,6 +82,8 @@
       type: ev.type,
       id: typeof ev.account === "string" ? ev.account : null,
       previous: typeof ev.previous === "string" ? ev.previous : null,
+      persistent: ev.persistent === true,
+      publicKey: typeof ev.public_key === "string" ? ev.public_key : null,
     });
     document.dispatchEvent(new CustomEvent(TO_PAGE, { detail }));
   });

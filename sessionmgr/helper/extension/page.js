@@ -68,7 +68,36 @@
     post(message);
   }
 
+  // navigator.id.get(callback, {silent: true, nonce}) (seed 001): a silent
+  // request for this site's "stay signed in" assertion, signed over the nonce
+  // the site issued; the callback gets the assertion or null. There is no
+  // dialog: without `silent` the answer is null (sign in from sessionmgr).
+  const pendingGets = new Map();
+  let getCounter = 0;
+  function get(callback, options) {
+    if (typeof callback !== "function") throw new TypeError("navigator.id.get needs a callback");
+    const opts = options || {};
+    const answer = (assertion) => { try { callback(assertion); } catch (e) { /* page's */ } };
+    if (!opts.silent) { setTimeout(() => answer(null), 0); return; }
+    const nonce = typeof opts.nonce === "string" ? opts.nonce : null;
+    const rid = `${++getCounter}`;
+    pendingGets.set(rid, answer);
+    setTimeout(() => {
+      const pending = pendingGets.get(rid);
+      if (pending) { pendingGets.delete(rid); pending(null); }
+    }, 10_000);
+    post({ type: "silent-login", nonce, rid });
+  }
+
+  function installGet(target) {
+    if (typeof target.get === "function") return; // a page's own BrowserID shim wins
+    try {
+      defineProperty(target, "get", { configurable: true, writable: true, value: get });
+    } catch (e) { /* not extensible */ }
+  }
+
   function installSessions(target) {
+    installGet(target);
     let current;
     try {
       current = target.sessions;
@@ -129,19 +158,33 @@
   }
 
   // Events from sessionmgr, dispatched as the seed describes: `login` with the
-  // chosen account in event.id (null for a plain "log in"), `logout`.
+  // chosen account in event.id (null for a plain "log in"), plus `persistent`
+  // and `publicKey` for "stay signed in"; `logout`. Also the silent answers.
   listen.call(doc, TO_PAGE, (e) => {
     let message;
     try { message = parse(e.detail); } catch (err) { return; }
+    if (message && message.type === "silent-result" && typeof message.rid === "string") {
+      const answer = pendingGets.get(message.rid);
+      if (!answer) return;
+      pendingGets.delete(message.rid);
+      answer(typeof message.assertion === "string" ? message.assertion : null);
+      return;
+    }
     if (!message || (message.type !== "login" && message.type !== "logout")) return;
+    const persistent = message.persistent === true;
+    const publicKey = typeof message.publicKey === "string" ? message.publicKey : null;
     const event = new CustomEventCtor(message.type, {
-      detail: { id: message.id ?? null, previous: message.previous ?? null },
+      detail: { id: message.id ?? null, previous: message.previous ?? null, persistent, publicKey },
     });
     if (message.type === "login") {
       defineProperty(event, "id", { value: message.id ?? null, enumerable: true });
       if (message.previous != null) {
         defineProperty(event, "previous", { value: message.previous, enumerable: true });
       }
+      // "Stay signed in": the key the site registers for this account once the
+      // person is signed in as it; silent logins are then signed with it.
+      defineProperty(event, "persistent", { value: persistent, enumerable: true });
+      defineProperty(event, "publicKey", { value: publicKey, enumerable: true });
     }
     dispatch.call(doc, event);
   });
