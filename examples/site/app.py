@@ -43,7 +43,18 @@ PAGE = """<!doctype html>
 HOME = """<h1>Example site</h1>
 <p>Signed in as: <strong id="who">{who}</strong></p>
 {actions}
+<section id="signin" {hidden}>
+<h2>Sign in</h2>
+{form}
+</section>
 <script>
+  // Signing in happens on this page: sessionmgr's "log in" and "switch" land
+  // here, and the next declaration (the new account, active) is the answer.
+  siteSessions.on("identify", (options) => {{
+    document.getElementById("signin").hidden = false;
+    if (options.account) document.getElementById("email").value = options.account;
+    document.getElementById("password").focus();
+  }});
   // Keep the page in step when sessionmgr (or another tab) signs in or out.
   const shown = document.getElementById("who").dataset.email || null;
   siteSessions.on("login", (id) => {{ if (id !== shown) location.reload(); }});
@@ -65,10 +76,9 @@ SIGNED_IN = """<p><input id="note" placeholder="a note" value="{note}">
 <button id="save">Save note</button> <span id="saved"></span></p>
 <p><button id="signout">Sign out</button></p>"""
 
-ANONYMOUS = """<p><a id="login" href="/login">Sign in</a></p>"""
+ANONYMOUS = ""
 
-LOGIN = """<h1>Sign in</h1>
-<form id="form">
+FORM = """<form id="form">
   <p><label>Account <input id="email" name="email" value="{account}" autocomplete="username">
   </label></p>
   <p><label>Password <input id="password" name="password" type="password"
@@ -81,6 +91,7 @@ LOGIN = """<h1>Sign in</h1>
     const r = await siteSessions.loginWithPassword(
       document.getElementById("email").value, document.getElementById("password").value);
     if (r.ok) {{
+      if (location.pathname !== "/login") return; // the "login" listener reloads the page
       const next = new URLSearchParams(location.search).get("next") || "/";
       location.assign(next.startsWith("/") && !next.startsWith("//") ? next : "/");
     }} else {{
@@ -131,14 +142,16 @@ class ExampleSite:
                 actions = SIGNED_IN.format(note=html.escape(self.notes.get(email, "")))
             else:
                 actions = ANONYMOUS
-            body = HOME.format(who=html.escape(email or "nobody"), actions=actions)
+            body = HOME.format(who=html.escape(email or "nobody"), actions=actions,
+                               hidden="hidden" if email else "", form=FORM.format(account=""))
             body = body.replace('id="who"', f'id="who" data-email="{html.escape(email or "")}"')
             return self._html(start, "Example site", body)
         if path == "/login" and method == "GET":
             from urllib.parse import parse_qs
 
             account = parse_qs(environ.get("QUERY_STRING", "")).get("account", [""])[0]
-            return self._html(start, "Sign in", LOGIN.format(account=html.escape(account)))
+            page = "<h1>Sign in</h1>\n" + FORM.format(account=html.escape(account))
+            return self._html(start, "Sign in", page)
         if path == "/api/me" and method == "GET":
             return self._json(start, "200 OK", {"email": email})
         if path == "/api/note" and method == "POST":

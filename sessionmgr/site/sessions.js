@@ -220,6 +220,15 @@
 
   // ---- sessionmgr's DOM events (seed 002) ----
 
+  // A switch ends the old session on the server without declaring the
+  // in-between state: sessionmgr takes the site's next declaration as its
+  // answer (R10), and that answer should be the new account, active.
+  async function endSessionQuietly() {
+    const result = await post("logout", {}, true);
+    if (result.ok) current = null;
+    return result;
+  }
+
   document.addEventListener("login", (event) => {
     const id = typeof event.id === "string" ? event.id : null;
     if (event.persistent === true && id) rememberKey(id, event.publicKey);
@@ -228,8 +237,9 @@
       declare(); // the site answers: nothing to change
       return;
     }
-    // A switch: the site ends the old session itself, then signs the new one in.
-    const ending = current ? api.unidentify() : Promise.resolve(null);
+    // Log in or switch: the site ends the old session itself, then signs the
+    // new one in (best on the same page: an "identify" listener).
+    const ending = current ? endSessionQuietly() : Promise.resolve(null);
     ending.then(() => api.identify(id ? { account: id } : {}));
   });
 
