@@ -152,6 +152,9 @@ class SiteRecord:
     api: Api = "sessions"
     pending: Event | None = None
     persistent: Persistent | None = None
+    # "Stay signed in" asked for, not yet confirmed: outlives ``pending`` because a
+    # site often answers first from its login page, before the person has signed in.
+    persist_intent: Persistent | None = None
     attention: Attention | None = None
     updated_at: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -203,6 +206,7 @@ class SiteRecord:
             and self.api == other.api
             and self.pending == other.pending
             and self.persistent == other.persistent
+            and self.persist_intent == other.persist_intent
             and self.attention == other.attention
         )
 
@@ -234,6 +238,7 @@ class SiteRecord:
             "source": self.source,
             "api": self.api,
             "persistent": self.persistent.to_json() if self.persistent else None,
+            "persist_intent": self.persist_intent.to_json() if self.persist_intent else None,
             "attention": self.attention.to_json() if self.attention else None,
         }
 
@@ -244,6 +249,7 @@ class SiteRecord:
         sessions = row.get("sessions")
         binding = row.get("binding")
         persistent = row.get("persistent")
+        intent = row.get("persist_intent")
         attention = row.get("attention")
         return cls(
             site=site,
@@ -255,6 +261,7 @@ class SiteRecord:
             persistent=Persistent(persistent["id"], float(persistent["expires"]))
             if persistent
             else None,
+            persist_intent=Persistent(intent["id"], float(intent["expires"])) if intent else None,
             attention=Attention(**attention) if attention else None,
             updated_at=updated_at,
         )

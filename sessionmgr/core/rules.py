@@ -22,6 +22,7 @@ from sessionmgr.errors import Conflict
 
 DEFAULT_PERSIST_SECONDS = 30 * 86400
 DEFAULT_PENDING_TIMEOUT = 10.0
+PERSIST_INTENT_SECONDS = 600.0  # time to type a password after choosing "stay signed in"
 
 
 @dataclass(frozen=True)
@@ -75,13 +76,8 @@ def apply_declaration(
         pending=None,  # R10: the site answered, whatever it says
         attention=None,
     )
-    after = replace(after, persistent=_persistent_after(before, after, now, persist_seconds))
-    if (
-        after.persistent is None
-        and before.persistent is not None
-        and before.persistent.expires <= now
-    ):
-        after = replace(after, persistent=None)
+    persistent, intent = _persistent_after(before, after, now, persist_seconds)
+    after = replace(after, persistent=persistent, persist_intent=intent)
     changed = current is None or not after.same_state(before)
     if changed:
         after = replace(after, updated_at=now)
@@ -90,32 +86,38 @@ def apply_declaration(
 
 def _persistent_after(
     before: SiteRecord, after: SiteRecord, now: float, persist_seconds: float
-) -> Persistent | None:
-    """R11: remember "stay signed in" once the site confirms the login.
+) -> tuple[Persistent | None, Persistent | None]:
+    """R11: remember "stay signed in" once the site shows that account active.
 
-    A confirmed logout (or switch away) requested through sessionmgr ends it;
-    a site that signs the person out on its own does not, since silently
+    Returns (persistent login, intent still waiting). The intent starts with a
+    pending persistent login and waits for the site to show the account
+    active, even across declarations from a login page in between. A confirmed
+    logout (or switch away) requested through sessionmgr ends a persistent
+    login; a site that signs the person out on its own does not, since silently
     signing back in is exactly what the person asked for.
     """
     kept = before.persistent_at(now)
+    intent = before.persist_intent
+    if intent is not None and intent.expires <= now:
+        intent = None
     pending = before.pending
-    if pending is None:
-        return kept
+    if pending is not None and pending.type == "login" and pending.account is not None:
+        intent = (
+            Persistent(pending.account, now + PERSIST_INTENT_SECONDS)
+            if pending.persistent
+            else None
+        )
     active = after.active
-    if pending.type == "login" and pending.account is not None and active == pending.account:
-        if pending.persistent:
-            return Persistent(pending.account, now + persist_seconds)
+    if intent is not None and active == intent.account:
+        return Persistent(intent.account, now + persist_seconds), None
+    if pending is not None and pending.type == "login" and active == pending.account:
         if kept and kept.account != active:
-            return None
-        return kept
-    if (
-        pending.type == "logout"
-        and kept
-        and kept.account == pending.account
-        and active != kept.account
-    ):
-        return None
-    return kept
+            return None, intent  # switched away from the remembered account
+        return kept, intent
+    logout_of = pending.account if pending is not None and pending.type == "logout" else None
+    if kept and logout_of == kept.account and active != kept.account:
+        return None, None
+    return kept, intent
 
 
 def request_login(
@@ -147,7 +149,7 @@ def request_login(
             )
         previous = active
     event = Event(event_id, "login", current.site, account, previous, persistent, now)
-    return replace(current, pending=event, attention=None), event
+    return replace(current, pending=event, persist_intent=None, attention=None), event
 
 
 def request_logout(current: SiteRecord, *, event_id: str, now: float) -> tuple[SiteRecord, Event]:
@@ -156,7 +158,7 @@ def request_logout(current: SiteRecord, *, event_id: str, now: float) -> tuple[S
     if active is None:
         raise Conflict(f"nobody is signed in to {current.site}", code="not_signed_in")
     event = Event(event_id, "logout", current.site, active, None, False, now)
-    return replace(current, pending=event, attention=None), event
+    return replace(current, pending=event, persist_intent=None, attention=None), event
 
 
 def expire_pending(

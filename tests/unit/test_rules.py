@@ -332,3 +332,34 @@ def test_duplicate_identifiers_keep_the_first() -> None:
     record = declare(None, {"sessions": [{"email": "a", "status": "passive"}, {"email": "a"}]})
     assert record.accounts() == ("a",)
     assert record.active is None
+
+
+def test_r11_stay_signed_in_survives_a_login_page_declaring_first() -> None:
+    record = declare(None, {"sessions": [bear("passive")]})
+    pending, _ = rules.request_login(
+        record, "bear@example.com", persistent=True, event_id="e1", now=NOW
+    )
+    login_page = declare(pending, {"sessions": [bear("passive")]}, now=NOW + 1)
+    assert login_page.pending is None and login_page.persistent is None
+    signed_in = declare(login_page, {"sessions": [bear()]}, now=NOW + 60)
+    assert signed_in.persistent is not None
+    assert signed_in.persistent.account == "bear@example.com"
+    assert signed_in.persist_intent is None
+
+
+def test_r11_the_stay_signed_in_intent_expires_and_new_actions_drop_it() -> None:
+    record = declare(None, {"sessions": [bear("passive"), {"email": "bob", "status": "passive"}]})
+    pending, _ = rules.request_login(
+        record, "bear@example.com", persistent=True, event_id="e1", now=NOW
+    )
+    both = [bear("passive"), {"email": "bob", "status": "passive"}]
+    login_page = declare(pending, {"sessions": both}, now=NOW + 1)
+    assert login_page.persist_intent is not None
+    late = declare(login_page, {"sessions": [bear()]}, now=NOW + 2 + rules.PERSIST_INTENT_SECONDS)
+    assert late.persistent is None
+    other, _ = rules.request_login(login_page, "bob", persistent=False, event_id="e2", now=NOW + 2)
+    assert other.persist_intent is None
+    assert (
+        declare(declare(other, {"sessions": []}, now=NOW + 3), {"sessions": [bear()]}).persistent
+        is None
+    )
