@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import re
 import sys
 from pathlib import Path
+from typing import IO
 
 _SECRETISH = re.compile(r"(whsec_[A-Za-z0-9+/=]{8,}|Bearer\s+\S+|\"token\"\s*:\s*\"[^\"]+\")")
 
@@ -23,6 +25,14 @@ class RedactSecrets(logging.Filter):
             record.msg = _SECRETISH.sub("[redacted]", message)
             record.args = None
         return True
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Log files are created 0600: they name sites and accounts."""
+
+    def _open(self) -> IO[str]:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
 def setup(level: str = "INFO", *, log_dir: Path | None = None, stderr: bool = True) -> None:
@@ -38,7 +48,7 @@ def setup(level: str = "INFO", *, log_dir: Path | None = None, stderr: bool = Tr
         console.addFilter(redact)
         root.addHandler(console)
     if log_dir is not None:
-        file_handler = logging.handlers.RotatingFileHandler(
+        file_handler = PrivateRotatingFileHandler(
             log_dir / "sessionmgr.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8"
         )
         file_handler.setFormatter(formatter)

@@ -35,6 +35,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "sessionmgr"
     sys_version = ""
     disable_nagle_algorithm = True
+    # A client that stalls mid-request (or idles on keep-alive) is cut off instead of
+    # holding a thread forever.
+    timeout = 30.0
     server: ApiServer
 
     def setup(self) -> None:

@@ -784,7 +784,7 @@ def test_other_local_users_can_read_nothing(tmp_path: Path) -> None:
         for name in ("endpoint.json", "secrets.json", "sessionmgr.sqlite3", "daemon.lock"):
             assert modes[name] == 0o600, name
         for name, mode in modes.items():
-            assert mode & 0o077 == 0 or name.startswith("logs/"), (name, oct(mode))
+            assert mode & 0o077 == 0, (name, oct(mode))
         log = (home / "logs" / "sessionmgr.log").read_text(encoding="utf-8")
         assert daemon.token not in log
     finally:
