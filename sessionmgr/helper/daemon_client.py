@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,9 @@ class DaemonClient:
         self.endpoint: Endpoint | None = None
         self._http = requests.Session()
         self._http.trust_env = False  # a proxy from the environment must not see loopback calls
+        # The daemon renews a token past its renewal interval (X-Auth-Renewal); the
+        # owner of the token must keep the new one or lose the pairing at max age.
+        self.on_renewal: Callable[[str, str], None] | None = None
 
     def close(self) -> None:
         self._http.close()
@@ -105,6 +109,9 @@ class DaemonClient:
         except requests.RequestException as e:
             # The exception text holds only the URL; headers (the token) are not in it.
             raise DaemonUnavailable(f"{method} {path}: {type(e).__name__}") from None
+        renewed = response.headers.get("X-Auth-Renewal")
+        if renewed and token is not None and self.on_renewal is not None:
+            self.on_renewal(token, renewed)
         if response.status_code >= 400:
             code, message = "http_error", response.reason or ""
             try:

@@ -201,6 +201,7 @@ class Helper:
     ) -> None:
         self.writer = writer
         self.client = client
+        self.client.on_renewal = self._adopt_renewal
         self.credentials = credentials
         self.name = name
         self.origin = origin
@@ -229,6 +230,15 @@ class Helper:
         self.events_url = ""
 
     # ---- lifecycle
+
+    def _adopt_renewal(self, used: str, renewed: str) -> None:
+        """Keep the daemon's renewal of our token, in memory and in the secret store."""
+        creds = self.creds
+        if creds is None or creds.get("token") != used:
+            return
+        self.creds = {**creds, "token": renewed}
+        self.credentials.save(self.creds)
+        log.info("helper token renewed")
 
     def start_server(self) -> None:
         server = _EventsServer(("127.0.0.1", 0), _EventsHandler)
