@@ -136,7 +136,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("needs Debian's chromium and chromium-driver")
+        pytest.fail("needs Debian's chromium and chromium-driver (scripts/bootstrap.sh --test)")
     base = tmp_path_factory.mktemp("sitekit")
     home = base / "home"
     home.mkdir()
