@@ -314,9 +314,9 @@ def cmd_helpers(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    from sessionmgr import app
+    from sessionmgr.app import run
 
-    return app.run(sys.argv[:1] + list(args.qt_args or []), require_keyring=args.require_keyring)
+    return run(sys.argv[:1] + list(args.qt_args or []), require_keyring=args.require_keyring)
 
 
 def _quote(value: str) -> str:

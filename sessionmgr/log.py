@@ -7,13 +7,13 @@ second line of defence for anything that looks like one.
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import os
 import re
 import sys
 from pathlib import Path
-from typing import IO
 
 _SECRETISH = re.compile(r"(whsec_[A-Za-z0-9+/=]{8,}|Bearer\s+\S+|\"token\"\s*:\s*\"[^\"]+\")")
 
@@ -30,7 +30,7 @@ class RedactSecrets(logging.Filter):
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """Log files are created 0600: they name sites and accounts."""
 
-    def _open(self) -> IO[str]:
+    def _open(self) -> io.TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         return open(fd, "a", encoding=self.encoding, errors=self.errors)
 

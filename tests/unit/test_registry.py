@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from sessionmgr.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from sessionmgr.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 from sessionmgr.security.registry import (
     MAX_PENDING_PAIRINGS,
     PAIRING_TTL,
@@ -40,15 +47,22 @@ def registry(tmp_path: Path, clock: Clock) -> HelperRegistry:
     store = Store(tmp_path / "db.sqlite3")
     holder: dict[str, HelperRegistry] = {}
     tokener = Tokener(
-        KeySet.generate(clock()), "api-token", clock=clock, last_revocation=lambda i: holder["r"].last_revocation(i)
+        KeySet.generate(clock()),
+        "api-token",
+        clock=clock,
+        last_revocation=lambda i: holder["r"].last_revocation(i),
     )
     holder["r"] = HelperRegistry(store, MemorySecretStore(), tokener, clock=clock)
     yield holder["r"]
     store.close()
 
 
-def ask(registry: HelperRegistry, name: str = "Chromium", origin: str | None = None) -> dict[str, str]:
-    return registry.request_pairing({"name": name, "events_url": "http://127.0.0.1:4000/events", "origin": origin})
+def ask(
+    registry: HelperRegistry, name: str = "Chromium", origin: str | None = None
+) -> dict[str, str]:
+    return registry.request_pairing(
+        {"name": name, "events_url": "http://127.0.0.1:4000/events", "origin": origin}
+    )
 
 
 def approved(registry: HelperRegistry) -> dict[str, str]:
@@ -98,12 +112,20 @@ def test_origin_must_be_an_extension_origin() -> None:
             check_origin(bad)
 
 
-def test_pairing_is_pending_then_approved_and_hands_secrets_out_once(registry: HelperRegistry) -> None:
+def test_pairing_is_pending_then_approved_and_hands_secrets_out_once(
+    registry: HelperRegistry,
+) -> None:
     ticket = ask(registry)
-    assert registry.poll_pairing(ticket["id"], f"Bearer {ticket['poll_secret']}") == {"status": "pending"}
+    assert registry.poll_pairing(ticket["id"], f"Bearer {ticket['poll_secret']}") == {
+        "status": "pending"
+    }
     registry.approve(ticket["id"])
     first = registry.poll_pairing(ticket["id"], f"Bearer {ticket['poll_secret']}")
-    assert first["status"] == "approved" and first["token"] and first["webhook_secret"].startswith("whsec_")
+    assert (
+        first["status"] == "approved"
+        and first["token"]
+        and first["webhook_secret"].startswith("whsec_")
+    )
     second = registry.poll_pairing(ticket["id"], f"Bearer {ticket['poll_secret']}")
     assert second == {"status": "approved", "helper_id": first["helper_id"]}
     assert registry.webhook_secrets(first["helper_id"]) == [first["webhook_secret"]]
@@ -120,22 +142,28 @@ def test_wrong_poll_secret_is_401_and_says_nothing(registry: HelperRegistry) -> 
         registry.poll_pairing("unknown", f"Bearer {ticket['poll_secret']}")
 
 
-def test_at_most_five_pending_and_they_expire_after_two_minutes(registry: HelperRegistry, clock: Clock) -> None:
+def test_at_most_five_pending_and_they_expire_after_two_minutes(
+    registry: HelperRegistry, clock: Clock
+) -> None:
     tickets = [ask(registry, f"helper {i}") for i in range(MAX_PENDING_PAIRINGS)]
     with pytest.raises(TooManyRequests):
         ask(registry, "one too many")
     clock.now += PAIRING_TTL
-    assert registry.poll_pairing(tickets[0]["id"], f"Bearer {tickets[0]['poll_secret']}") == {"status": "expired"}
+    assert registry.poll_pairing(tickets[0]["id"], f"Bearer {tickets[0]['poll_secret']}") == {
+        "status": "expired"
+    }
     with pytest.raises(Conflict, match="expired"):
         registry.approve(tickets[0]["id"])
     ask(registry, "room again")
-    assert [p["status"] for p in registry.list_pairings()][0] == "pending"
+    assert registry.list_pairings()[0]["status"] == "pending"
 
 
 def test_reject(registry: HelperRegistry) -> None:
     ticket = ask(registry)
     registry.reject(ticket["id"])
-    assert registry.poll_pairing(ticket["id"], f"Bearer {ticket['poll_secret']}") == {"status": "rejected"}
+    assert registry.poll_pairing(ticket["id"], f"Bearer {ticket['poll_secret']}") == {
+        "status": "rejected"
+    }
     with pytest.raises(NotFound):
         registry.reject("nope")
 
@@ -157,7 +185,9 @@ def test_revoke_all(registry: HelperRegistry) -> None:
     assert registry.active_helpers() == []
 
 
-def test_owner_token_renewal_after_the_interval_and_expiry(registry: HelperRegistry, clock: Clock) -> None:
+def test_owner_token_renewal_after_the_interval_and_expiry(
+    registry: HelperRegistry, clock: Clock
+) -> None:
     token = registry.issue_owner_token()
     assert registry.authenticate(f"Bearer {token.token}").renewal is None
     clock.now += 7 * DAY + 1
@@ -187,7 +217,9 @@ def test_expected_identity_mismatch_is_a_conflict(registry: HelperRegistry) -> N
     assert registry.authenticate(f"Bearer {token.token}", expected="owner").kind == "owner"
 
 
-@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Token abc", "Bearer not-a-token"])
+@pytest.mark.parametrize(
+    "header", [None, "", "Bearer", "Bearer ", "Token abc", "Bearer not-a-token"]
+)
 def test_bad_authorization_headers_are_401(registry: HelperRegistry, header: str | None) -> None:
     with pytest.raises(Unauthorized):
         registry.authenticate(header)
@@ -197,8 +229,14 @@ def test_a_helper_can_update_only_its_own_events_url(registry: HelperRegistry) -
     one, two = approved(registry), approved(registry)
     principal = registry.authenticate(f"Bearer {one['token']}")
     registry.update_events_url(principal, one["helper_id"], {"events_url": "http://127.0.0.1:5/e"})
-    assert {h["id"]: h["events_url"] for h in registry.list_helpers()}[one["helper_id"]] == "http://127.0.0.1:5/e"
+    assert {h["id"]: h["events_url"] for h in registry.list_helpers()}[
+        one["helper_id"]
+    ] == "http://127.0.0.1:5/e"
     with pytest.raises(Forbidden):
-        registry.update_events_url(principal, two["helper_id"], {"events_url": "http://127.0.0.1:5/e"})
+        registry.update_events_url(
+            principal, two["helper_id"], {"events_url": "http://127.0.0.1:5/e"}
+        )
     with pytest.raises(InvalidInput):
-        registry.update_events_url(principal, one["helper_id"], {"events_url": "http://example.com:80/"})
+        registry.update_events_url(
+            principal, one["helper_id"], {"events_url": "http://example.com:80/"}
+        )
