@@ -168,8 +168,10 @@ def stop(proc: subprocess.Popen[bytes]) -> float:
 def _env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["SESSIONMGR_HOME"] = str(home)
-    # Let the bundled Qt pick its own plugins, not the ones of some other install.
-    for name in ("QT_PLUGIN_PATH", "QT_QPA_PLATFORM_PLUGIN_PATH", "PYTHONPATH", "PYTHONHOME"):
+    # Let the bundled Qt pick its own plugins (not another install's), and the app
+    # pick its secrets backend by itself (the test suite pins SESSIONMGR_SECRETS=file).
+    for name in ("QT_PLUGIN_PATH", "QT_QPA_PLATFORM_PLUGIN_PATH", "PYTHONPATH", "PYTHONHOME",
+                 "SESSIONMGR_SECRETS", "QT_QPA_PLATFORM"):
         env.pop(name, None)
     env.update(extra or {})
     return env
@@ -221,8 +223,9 @@ def check_daemon(name: str, argv: list[str], env_extra: dict[str, str], checker:
     if checker.secret_service and name == "serve":  # only serve logs INFO to stderr
         log = err_path.read_text(errors="replace")
         if not re.search(r"secrets are kept in keyring \(SecretService\)", log):
-            checker.problems.append(
-                f"{name}: did not use the Secret Service; are the keyring backends bundled?")
+            said = [line for line in log.splitlines() if "secrets" in line]
+            checker.problems.append(f"{name}: did not use the Secret Service; are the keyring"
+                                    f" backends bundled? It said: {said}")
     shutil.rmtree(home, ignore_errors=True)
     return ready
 
