@@ -50,6 +50,7 @@ class Doorhanger(QFrame):
     sessions_window_requested = Signal()
 
     WIDTH = 360
+    MARGIN = 14
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent, Qt.WindowType.Popup | Qt.WindowType.FramelessWindowHint)
@@ -71,16 +72,24 @@ class Doorhanger(QFrame):
         self._status = QLabel()
         self._status.setObjectName("status")
         self._status.setWordWrap(True)
+        # Wrapped labels get a fixed width so their height is known before they are shown.
+        inner = self.WIDTH - 2 * self.MARGIN
+        self._status.setFixedWidth(inner - 32 - 10)
         titles = QVBoxLayout()
         titles.setSpacing(0)
         titles.addWidget(self._site)
         titles.addWidget(self._status)
+        titles.addStretch(1)
         header = QHBoxLayout()
+        header.setSpacing(10)
         header.addWidget(self._icon, 0, Qt.AlignmentFlag.AlignTop)
         header.addLayout(titles, 1)
 
         self._pending = self._banner("pending", "#fef3c7", "#78350f")
         self._attention = self._banner("attention", "#fee2e2", "#7f1d1d")
+        self._expiry = QLabel()
+        for label in (self._pending, self._attention, self._expiry):
+            label.setFixedWidth(inner)
 
         self._accounts = QWidget()
         self._accounts.setObjectName("accounts")
@@ -94,7 +103,6 @@ class Doorhanger(QFrame):
         self._stay.setToolTip("Remember this account on this site until the date shown; "
                               "the site can then sign you in silently.")
         self._stay.toggled.connect(self._on_stay_toggled)
-        self._expiry = QLabel()
         self._expiry.setObjectName("expiry")
         self._expiry.setWordWrap(True)
         self._undo = QPushButton("Undo")
@@ -109,7 +117,7 @@ class Doorhanger(QFrame):
         stay_row.addStretch(1)
         stay_row.addWidget(self._undo)
         self._stay_box = QWidget()
-        stay = QVBoxLayout(self._stay_box)
+        stay = self._stay_layout = QVBoxLayout(self._stay_box)
         stay.setContentsMargins(0, 0, 0, 0)
         stay.setSpacing(0)
         stay.addLayout(stay_row)
@@ -133,8 +141,8 @@ class Doorhanger(QFrame):
         rule = QFrame()
         rule.setFrameShape(QFrame.Shape.HLine)
         rule.setFrameShadow(QFrame.Shadow.Sunken)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(14, 12, 14, 10)
+        layout = self._layout = QVBoxLayout(self)
+        layout.setContentsMargins(self.MARGIN, 12, self.MARGIN, 10)
         layout.setSpacing(8)
         layout.addLayout(header)
         layout.addWidget(self._pending)
@@ -198,8 +206,10 @@ class Doorhanger(QFrame):
         self._fill_stay(state)
         supported = bool(state and state.get("supported"))
         self._login.setVisible(supported and not describe.is_signed_in(state))
+        # With known accounts listed, the bare "log in" lets the site offer any other.
+        self._login.setText("Another account…" if (state or {}).get("sessions") else "Log in")
         self._rule.setVisible(supported)
-        self.adjustSize()
+        self._fit()
         restored = self.findChild(QWidget, focused_name) if focused_name else None
         if restored is not None and restored.isVisibleTo(self):
             restored.setFocus()
@@ -334,8 +344,8 @@ class Doorhanger(QFrame):
 
     def popup(self, anchor: QRect | None = None) -> None:
         """Open next to ``anchor`` (the tray icon) or, when unknown, the cursor."""
-        self.adjustSize()
-        size = self.sizeHint().expandedTo(self.size())
+        self._fit()
+        size = self.size()
         if anchor is not None and anchor.isValid() and not anchor.isEmpty():
             point = anchor.center()
         else:
@@ -357,6 +367,18 @@ class Doorhanger(QFrame):
         self.raise_()
         self.activateWindow()
         self._focus_first()
+
+    def _fit(self) -> None:
+        """Shrink or grow to the content (adjustSize never shrinks a shown popup)."""
+        # Containers learn their new size hints when their layouts next run; run them now.
+        for container, inner in ((self._accounts, self._accounts_layout),
+                                 (self._stay_box, self._stay_layout)):
+            inner.activate()
+            container.updateGeometry()
+        layout = self._layout
+        layout.invalidate()
+        layout.activate()
+        self.resize(self.WIDTH, layout.totalHeightForWidth(self.WIDTH))
 
     def _focus_first(self) -> None:
         for button in self._controls():

@@ -378,8 +378,9 @@ def event_summary(event: dict[str, Any]) -> str:
     if event.get("type") == "logout":
         return f"Log out {account}".strip()
     if event.get("previous"):
-        return f"Switch from {event['previous']} to {account}"
-    text = f"Log in as {account}" if account else "Log in"
+        text = f"Switch to {account}"
+    else:
+        text = f"Log in as {account}" if account else "Log in"
     return text + (", stay signed in" if event.get("persistent") else "")
 
 
@@ -416,7 +417,10 @@ class EventsModel(_KeyedListModel):
         if column == 1:
             return item.get("site", "")
         if column == 2:
-            return event_summary(item)
+            summary = event_summary(item)
+            if tooltip and item.get("previous"):
+                summary += f" (from {item['previous']})"
+            return summary
         if column == 3:
             return OUTCOMES.get(item.get("outcome", ""), item.get("outcome", ""))
         if column == 4:

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableView,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -116,16 +115,14 @@ class SessionsWindow(QWidget):
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-        for column, width in enumerate((220, 230, 220, 110, 140)):
+        for column, width in enumerate((190, 210, 200, 110, 150)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._update_actions)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
 
-        self.switch_button = QToolButton()
-        self.switch_button.setText("Switch to")
+        self.switch_button = QPushButton("Switch to")
         self.switch_button.setAccessibleName("Switch account")
-        self.switch_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.switch_menu = QMenu(self.switch_button)
         self.switch_button.setMenu(self.switch_menu)
         self.logout_button = QPushButton("Log out")
@@ -235,7 +232,7 @@ class SessionsWindow(QWidget):
     def _events_tab(self) -> QWidget:
         self.events_table = _table("events", "Activity")
         self.events_table.setModel(self.events)
-        for column, width in enumerate((150, 180, 300, 170)):
+        for column, width in enumerate((140, 150, 290, 160)):
             self.events_table.setColumnWidth(column, width)
         hint = QLabel("What was sent to your browsers, newest first, and whether each "
                       "paired browser received it.")

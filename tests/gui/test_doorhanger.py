@@ -225,3 +225,21 @@ def test_rows_are_replaced_not_accumulated(door: Doorhanger, qtbot: Any) -> None
         door.set_state(samples.SIGNED_IN)
     qtbot.waitUntil(lambda: len([w for w in door.findChildren(QWidget)
                                  if w.objectName().endswith("-action")]) == 3)
+
+
+def test_another_account_when_accounts_are_listed(door: Doorhanger, qtbot: Any) -> None:
+    shown(door, samples.NOBODY_ACTIVE)
+    assert button(door, "login").text() == "Another account…"
+    with qtbot.waitSignal(door.login_requested) as blocker:
+        button(door, "login").click()
+    assert blocker.args == ["example.com", None, False]
+
+
+def test_size_follows_the_content(door: Doorhanger) -> None:
+    shown(door, samples.STAY_SIGNED_IN)
+    tall = door.height()
+    door.close()
+    shown(door, samples.LOGIN)
+    assert door.height() < tall - 100
+    door.set_state(samples.PENDING_SWITCH)  # grows while open
+    assert door.height() > tall
