@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shiboken6
 from PySide6.QtCore import QObject, QRect, Signal
@@ -18,12 +18,14 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 from sessionmgr import settings as settings_io
 from sessionmgr.gui import autostart, describe
 from sessionmgr.gui.bridge import Bridge
-from sessionmgr.gui.dialogs import LogoutAllDialog, PairingDialog, SettingsDialog
 from sessionmgr.gui.doorhanger import Doorhanger
 from sessionmgr.gui.models import EventsModel, HelpersModel, SiteTableModel
-from sessionmgr.gui.sessions_window import SessionsWindow
 from sessionmgr.gui.tray import Tray
 from sessionmgr.settings import Settings
+
+if TYPE_CHECKING:  # imported when first shown: start-up only needs the tray
+    from sessionmgr.gui.dialogs import LogoutAllDialog, PairingDialog
+    from sessionmgr.gui.sessions_window import SessionsWindow
 
 log = logging.getLogger("sessionmgr.gui")
 
@@ -163,6 +165,8 @@ class Controller(QObject):
             self.show_pairing(pairing)
 
     def show_pairing(self, pairing: dict[str, Any]) -> PairingDialog:
+        from sessionmgr.gui.dialogs import PairingDialog
+
         dialog = PairingDialog(pairing)
         dialog.decided.connect(self._on_pairing_decided)
         self.pairing_dialogs[pairing["id"]] = dialog
@@ -211,6 +215,8 @@ class Controller(QObject):
 
     def show_sessions_window(self, tab: str = "sites") -> SessionsWindow:
         if self._window is None:
+            from sessionmgr.gui.sessions_window import SessionsWindow
+
             window = SessionsWindow(self.sites, self.events, self.helpers)
             window.login_requested.connect(self.bridge.login)
             window.logout_requested.connect(self.bridge.logout)
@@ -225,6 +231,8 @@ class Controller(QObject):
     def logout_all_dialog(self) -> LogoutAllDialog:
         entries = [(s["site"], "signed in" if describe.is_anonymous(s) else s["active"])
                    for s in self._signed_in()]
+        from sessionmgr.gui.dialogs import LogoutAllDialog
+
         return LogoutAllDialog(entries, self._window)
 
     def confirm_logout_all(self) -> None:
@@ -234,6 +242,8 @@ class Controller(QObject):
         dialog.open()
 
     def edit_settings(self) -> None:
+        from sessionmgr.gui.dialogs import SettingsDialog
+
         dialog = SettingsDialog(self.settings, self._window)
         dialog.accepted.connect(lambda: self.apply_settings(dialog.value()))
         dialog.finished.connect(dialog.deleteLater)
