@@ -40,11 +40,11 @@ MANIFEST_DIRS = {
 
 
 def linux_file(name: str) -> Path:
-    """The desktop entry / metainfo: resources/ if the GUI ships it there, else ours."""
-    for candidate in (ROOT / "resources" / name, HERE.parent / "linux" / name):
-        if candidate.is_file():
-            return candidate
-    raise SystemExit(f"missing {name}")
+    """The desktop entry / metainfo the GUI ships in resources/."""
+    path = ROOT / "resources" / name
+    if not path.is_file():
+        raise SystemExit(f"missing {path}")
+    return path
 
 
 def put(src: Path, dest: Path, mode: int = 0o644) -> None:
