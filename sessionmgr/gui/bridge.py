@@ -42,9 +42,12 @@ class Bridge(QObject):
     _finished = Signal(object, object)   # (callback, result) from the worker
     _wake = Signal()                     # a change arrived on some thread
 
-    def __init__(self, service: Any, parent: QObject | None = None):
+    def __init__(self, service: Any, parent: QObject | None = None, *,
+                 prepare_site: Callable[[Any], Any] | None = None):
+        """``prepare_site`` turns each SiteState into what the GUI keeps, on the worker."""
         super().__init__(parent)
         self.service = service
+        self._prepare = prepare_site or (lambda state: state)
         self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="sessionmgr-gui-worker"
         )
@@ -128,7 +131,7 @@ class Bridge(QObject):
 
     def refresh_all(self) -> None:
         """Load everything once (start-up); later updates arrive by change."""
-        self.call(self.service.list_sites, done=self.sites_loaded.emit, what="Load sites")
+        self.call(self._list_sites, done=self.sites_loaded.emit, what="Load sites")
         self.call(self.service.focused_site, done=self.focus_changed.emit, what="Load focus")
         self.refresh_events()
         self.call(self.service.list_helpers, done=self.helpers_changed.emit, what="Load browsers")
@@ -161,6 +164,9 @@ class Bridge(QObject):
         if dirty:
             self.call(self._fetch, dirty, done=self._apply, what="Refresh")
 
+    def _list_sites(self) -> list[Any]:
+        return [self._prepare(state) for state in self.service.list_sites()]
+
     BULK = 500  # above this many changed sites, one list_sites() is cheaper
 
     def _fetch(self, dirty: dict[str, set[str]]) -> dict[str, Any]:
@@ -169,9 +175,9 @@ class Bridge(QObject):
         out: dict[str, Any] = {}
         sites = dirty.get("site", set()) | dirty.get("site_removed", set())
         if len(sites) > self.BULK:
-            out["all_sites"] = service.list_sites()
+            out["all_sites"] = self._list_sites()
         elif sites:
-            out["sites"] = {site: service.get_site(site) for site in sites}
+            out["sites"] = {site: self._prepare(service.get_site(site)) for site in sites}
         if "focus" in dirty:
             out["focus"] = service.focused_site()
         if dirty.keys() & {"event", "delivery"}:

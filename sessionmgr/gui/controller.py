@@ -19,7 +19,7 @@ from sessionmgr import settings as settings_io
 from sessionmgr.gui import autostart, describe
 from sessionmgr.gui.bridge import Bridge
 from sessionmgr.gui.doorhanger import Doorhanger
-from sessionmgr.gui.models import EventsModel, HelpersModel, SiteTableModel
+from sessionmgr.gui.models import EventsModel, HelpersModel, SiteTableModel, prepare_site
 from sessionmgr.gui.tray import Tray
 from sessionmgr.settings import Settings
 
@@ -42,7 +42,7 @@ class Controller(QObject):
                  tray_available: bool | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.settings = replace(settings) if settings else Settings()
-        self.bridge = Bridge(service, self)
+        self.bridge = Bridge(service, self, prepare_site=prepare_site)
         self.sites = SiteTableModel(self)
         self.events = EventsModel(self)
         self.helpers = HelpersModel(self)
@@ -55,7 +55,7 @@ class Controller(QObject):
         self._closed = False
         if tray_available is None:
             tray_available = QSystemTrayIcon.isSystemTrayAvailable()
-        self.tray: Tray | None = Tray(self._signed_in) if tray_available else None
+        self.tray: Tray | None = Tray(self.sites.signed_in) if tray_available else None
 
         b = self.bridge
         b.sites_loaded.connect(self._on_sites_loaded)
@@ -123,16 +123,14 @@ class Controller(QObject):
     def focused_state(self) -> State | None:
         return self.sites.state(self.focused)
 
-    def _signed_in(self) -> list[State]:
-        return [s for s in self.sites.states() if s.get("active")]
 
-    def _on_sites_loaded(self, states: list[State]) -> None:
-        self.sites.reset(states)
+    def _on_sites_loaded(self, rows: list[Any]) -> None:
+        self.sites.reset(rows)
         self._refresh_focus_views()
 
-    def _on_sites_changed(self, changes: dict[str, State | None]) -> None:
-        for site, state in changes.items():
-            self._notice(self.sites.state(site), state)
+    def _on_sites_changed(self, changes: dict[str, Any]) -> None:
+        for site, row in changes.items():
+            self._notice(self.sites.state(site), None if row is None else row.state())
         self.sites.apply(changes)
         self._refresh_focus_views()
 
@@ -229,11 +227,9 @@ class Controller(QObject):
         return self._window
 
     def logout_all_dialog(self) -> LogoutAllDialog:
-        entries = [(s["site"], "signed in" if describe.is_anonymous(s) else s["active"])
-                   for s in self._signed_in()]
         from sessionmgr.gui.dialogs import LogoutAllDialog
 
-        return LogoutAllDialog(entries, self._window)
+        return LogoutAllDialog(self.sites.signed_in_accounts(), self._window)
 
     def confirm_logout_all(self) -> None:
         dialog = self.logout_all_dialog()

@@ -39,6 +39,12 @@ class TrayLook:
 def tray_look(state: dict[str, Any] | None, undelivered: bool = False) -> TrayLook:
     """Map the focused site's state (and the global "something undelivered"
     flag) to what the tray shows. Pure, so every state is easy to test."""
+    kind, warning = icon_for(state, undelivered)
+    return TrayLook(kind, warning, describe.tooltip(state, undelivered))
+
+
+def icon_for(state: dict[str, Any] | None, undelivered: bool = False) -> tuple[IconKind, bool]:
+    """Just the picture of :func:`tray_look` (cheap enough for every table row)."""
     if not state or not state.get("supported"):
         kind = IconKind.NEUTRAL
     elif state.get("pending"):
@@ -47,8 +53,7 @@ def tray_look(state: dict[str, Any] | None, undelivered: bool = False) -> TrayLo
         kind = IconKind.SIGNED_IN
     else:
         kind = IconKind.LOGIN
-    warning = bool(undelivered or (state or {}).get("attention"))
-    return TrayLook(kind, warning, describe.tooltip(state, undelivered))
+    return kind, bool(undelivered or (state or {}).get("attention"))
 
 
 def resources_dir() -> Path:

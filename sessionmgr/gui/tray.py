@@ -34,7 +34,9 @@ class Tray(QObject):
     pause_toggled = Signal(bool)                    # True: notifications paused
     quit_requested = Signal()
 
-    def __init__(self, signed_in: Callable[[], list[State]], parent: QObject | None = None):
+    def __init__(self, signed_in: Callable[[int], tuple[list[State], int]],
+                 parent: QObject | None = None):
+        """``signed_in(limit)``: up to ``limit`` signed-in sites' states, and their count."""
         super().__init__(parent)
         self._signed_in = signed_in
         self.look = icons.tray_look(None)
@@ -82,14 +84,14 @@ class Tray(QObject):
     def rebuild_menu(self) -> None:
         menu = self.menu
         menu.clear()
-        states = self._signed_in()
+        states, total = self._signed_in(MENU_SITES)
         if states:
             header = menu.addAction("Signed in")
             header.setEnabled(False)
-        for state in states[:MENU_SITES]:
+        for state in states:
             menu.addMenu(self._site_menu(state, menu))
-        if len(states) > MENU_SITES:
-            menu.addAction(f"{len(states) - MENU_SITES} more…", self.sessions_requested.emit)
+        if total > len(states):
+            menu.addAction(f"{total - len(states):,} more…", self.sessions_requested.emit)
         if not states:
             nothing = menu.addAction("Not signed in anywhere")
             nothing.setEnabled(False)

@@ -89,7 +89,7 @@ def test_columns_say_what_a_person_needs() -> None:
     assert first[5]  # a local time
     assert model.index(1, 1).data() == "Switching to bob@example.com…"
     assert model.index(2, 1).data() == "—"
-    assert model.state_at(0) is model.state("example.com")
+    assert model.state_at(0) == model.state("example.com") == samples.STAY_SIGNED_IN
     assert model.index(0, 0).data(Qt.ItemDataRole.DecorationRole) is not None
 
 
@@ -162,3 +162,14 @@ def test_empty_and_tiny_models(qtmodeltester: Any, count: int) -> None:
     assert model.state(None) is None and model.row_of("nope") == -1
     assert model.headerData(0, Qt.Orientation.Horizontal) == "Site"
     assert not QModelIndex().isValid()
+
+
+@pytest.mark.parametrize("name", ["UNSUPPORTED", "LOGIN", "SIGNED_IN", "NOBODY_ACTIVE",
+                                  "PENDING_SWITCH", "NO_RESPONSE", "UNDELIVERED",
+                                  "STAY_SIGNED_IN", "LOGIN_STATUS"])
+def test_compact_rows_give_back_the_same_state(name: str) -> None:
+    original = getattr(samples, name)
+    model = SiteTableModel()
+    model.reset([original])
+    assert model.state("example.com") == original
+    assert model.undelivered_count() == (name == "UNDELIVERED")

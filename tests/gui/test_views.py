@@ -24,7 +24,7 @@ def menu_texts(menu: Any) -> list[str]:
 
 
 def test_tray_shows_the_focused_state(qapp: Any) -> None:
-    tray = Tray(lambda: [])
+    tray = Tray(lambda limit: ([], 0))
     tray.set_state(samples.PENDING_SWITCH)
     assert tray.look.kind is IconKind.PENDING
     assert tray.icon.toolTip() == "Switching to bob@example.com — waiting for example.com"
@@ -34,14 +34,14 @@ def test_tray_shows_the_focused_state(qapp: Any) -> None:
 
 
 def test_tray_left_click_asks_for_the_doorhanger(qtbot: Any) -> None:
-    tray = Tray(lambda: [])
+    tray = Tray(lambda limit: ([], 0))
     with qtbot.waitSignal(tray.doorhanger_requested) as blocker:
         tray.icon.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
     assert isinstance(blocker.args[0], QRect)
 
 
 def test_context_menu_lists_signed_in_sites(qtbot: Any) -> None:
-    tray = Tray(lambda: [samples.STAY_SIGNED_IN, SIGNED_IN_ELSEWHERE])
+    tray = Tray(lambda limit: ([samples.STAY_SIGNED_IN, SIGNED_IN_ELSEWHERE], 2))
     tray.rebuild_menu()
     assert menu_texts(tray.menu) == [
         "Signed in", "example.com — bear@example.com", "mail.example — me@mail.example",
@@ -65,7 +65,7 @@ def test_context_menu_lists_signed_in_sites(qtbot: Any) -> None:
 
 
 def test_context_menu_when_signed_in_nowhere(qapp: Any) -> None:
-    tray = Tray(lambda: [])
+    tray = Tray(lambda limit: ([], 0))
     tray.rebuild_menu()
     texts = menu_texts(tray.menu)
     assert texts[0] == "Not signed in anywhere"
@@ -184,3 +184,15 @@ def test_sessions_window_revoke(qtbot: Any) -> None:
     with qtbot.waitSignal(window.revoke_requested) as blocker:
         window.revoke_button.click()
     assert blocker.args == ["h1"]
+
+
+def test_context_menu_caps_a_long_list(qapp: Any) -> None:
+    many = SiteTableModel()
+    many.reset([samples.state(f"s{i:03d}.example", sessions=[samples.session("a@x")])
+                for i in range(40)])
+    tray = Tray(many.signed_in)
+    tray.rebuild_menu()
+    texts = menu_texts(tray.menu)
+    assert texts[1] == "s000.example — a@x" and texts[25] == "s024.example — a@x"
+    assert texts[26] == "15 more…"
+    assert len(many.signed_in_accounts()) == 40
