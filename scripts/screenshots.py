@@ -319,6 +319,13 @@ def inner(args: argparse.Namespace) -> int:
     first_site.menu().close()
     menu.close()
 
+    # "Log out of all sites…" says exactly what it will do.
+    confirm = controller.logout_all_dialog()
+    confirm.show()
+    pump(0.3)
+    confirm.grab().save(str(out / "logout-all.png"))
+    confirm.close()
+
     # The sessions window: every site, the activity log, the paired browsers.
     window = controller.show_sessions_window()
     window.resize(1040, 520)

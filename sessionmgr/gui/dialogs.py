@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QSpinBox,
@@ -45,12 +46,23 @@ class PairingDialog(QDialog):
         self.setWindowIcon(icons.app_icon())
         self.setAccessibleName("Pairing request")
 
-        intro = QLabel(f"<b>{_escape(name)}</b> wants to pair with Session Manager.")
+        logo = QLabel()
+        logo.setPixmap(icons.app_icon().pixmap(48, 48))
+        logo.setAlignment(Qt.AlignmentFlag.AlignTop)
+        heading = QLabel(f"Pair “{_escape(name)}”?")
+        heading_font = heading.font()
+        heading_font.setPointSizeF(heading_font.pointSizeF() * 1.3)
+        heading_font.setBold(True)
+        heading.setFont(heading_font)
+        heading.setWordWrap(True)
+        intro = QLabel("A paired browser tells Session Manager who you are on each site "
+                       "and receives your log in and log out requests.")
         intro.setWordWrap(True)
-        origin = QLabel(f"From: {_escape(pairing.get('origin') or 'unknown origin')}")
+        origin = QLabel(f"From {_escape(pairing.get('origin') or 'an unknown origin')}")
         origin.setObjectName("origin")
+        origin.setStyleSheet("color: palette(placeholder-text);")
         origin.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        check = QLabel("Approve only if the browser shows the same code:")
+        check = QLabel("Approve only if the browser shows this same code:")
         check.setWordWrap(True)
         self.code = QLabel(str(pairing.get("code", "")))
         self.code.setObjectName("code")
@@ -62,9 +74,12 @@ class PairingDialog(QDialog):
         self.code.setFont(font)
         self.code.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.code.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.code.setStyleSheet("QLabel#code { background: palette(base); border: 1px solid"
+                                " palette(mid); border-radius: 6px; padding: 10px; }")
         self.countdown = QLabel()
         self.countdown.setObjectName("countdown")
         self.countdown.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.countdown.setStyleSheet("color: palette(placeholder-text);")
 
         buttons = QDialogButtonBox()
         self.approve_button = buttons.addButton("Approve", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -76,9 +91,20 @@ class PairingDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
 
+        text = QVBoxLayout()
+        text.setSpacing(8)
+        for widget in (heading, intro, origin, check, self.code, self.countdown):
+            text.addWidget(widget)
+        body = QHBoxLayout()
+        body.setSpacing(16)
+        body.addWidget(logo, 0, Qt.AlignmentFlag.AlignTop)
+        body.addLayout(text, 1)
         layout = QVBoxLayout(self)
-        for widget in (intro, origin, check, self.code, self.countdown, buttons):
-            layout.addWidget(widget)
+        layout.setContentsMargins(20, 20, 20, 14)
+        layout.addLayout(body)
+        layout.addSpacing(6)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(440)
 
         self._deadline = describe.parse_time(pairing.get("expires_at"))
         self._timer = QTimer(self, interval=1000)
@@ -128,15 +154,21 @@ class LogoutAllDialog(QDialog):
         self.setWindowIcon(icons.app_icon())
         count = len(signed_in)
         plural = "site" if count == 1 else "sites"
-        text = QLabel(f"You will be logged out of {count} {plural}. Each site is asked to "
-                      "sign you out; sessions on other devices are not affected.")
+        heading = QLabel(f"Log out of {count} {plural}?")
+        heading_font = heading.font()
+        heading_font.setPointSizeF(heading_font.pointSizeF() * 1.3)
+        heading_font.setBold(True)
+        heading.setFont(heading_font)
+        text = QLabel("Each of these sites is asked to sign you out. Other devices and "
+                      "browsers that are not paired keep their sessions.")
         text.setWordWrap(True)
         self.list = QListWidget()
         self.list.setObjectName("sites")
         self.list.setAccessibleName("Sites you will be logged out of")
         for site, account in signed_in:
             self.list.addItem(f"{site} — {account}")
-        self.list.setMaximumHeight(min(60 + 22 * count, 320))
+        rows = self.list.sizeHintForRow(0) if count else 20
+        self.list.setFixedHeight(min(rows * max(count, 1) + 2 * self.list.frameWidth() + 4, 300))
         buttons = QDialogButtonBox()
         self.confirm = buttons.addButton(f"Log out of {count} {plural}",
                                          QDialogButtonBox.ButtonRole.AcceptRole)
@@ -149,10 +181,13 @@ class LogoutAllDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 20, 20, 14)
+        layout.setSpacing(10)
+        layout.addWidget(heading)
         layout.addWidget(text)
         layout.addWidget(self.list)
         layout.addWidget(buttons)
-        self.resize(420, self.sizeHint().height())
+        self.setMinimumWidth(440)
 
     def entries(self) -> list[str]:
         return [self.list.item(i).text() for i in range(self.list.count())]
