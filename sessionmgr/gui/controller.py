@@ -132,17 +132,19 @@ class Controller(QObject):
         for site, row in changes.items():
             self._notice(self.sites.state(site), None if row is None else row.state())
         self.sites.apply(changes)
-        self._refresh_focus_views()
+        # The open doorhanger is rebuilt only when its own site changed.
+        self._refresh_focus_views(doorhanger=self.focused in changes
+                                  or self.doorhanger.site() in changes)
 
     def _on_focus(self, site: str | None) -> None:
         self.focused = site
         self._refresh_focus_views()
 
-    def _refresh_focus_views(self) -> None:
+    def _refresh_focus_views(self, doorhanger: bool = True) -> None:
         state = self.focused_state()
         if self.tray is not None:
             self.tray.set_state(state, undelivered=self.sites.undelivered_count() > 0)
-        if self.doorhanger.isVisible():
+        if doorhanger and self.doorhanger.isVisible():
             self.doorhanger.set_state(state)
 
     def _on_helpers(self, helpers: list[dict[str, Any]]) -> None:
