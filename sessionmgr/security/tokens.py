@@ -265,6 +265,9 @@ def _canonical_signature(body: str) -> bool:
     return base64_encode(raw).decode("ascii") == sig
 
 
+_VERIFIED_CACHE_SIZE = 1024
+
+
 class Tokener:
     """Issues, verifies and renews tokens of one purpose."""
 
@@ -298,6 +301,10 @@ class Tokener:
         self.trust_delay = float(trust_delay)
         self.clock = clock
         self.last_revocation = last_revocation
+        # Exact token strings whose signature and shape were already checked. Only the
+        # cryptographic work is remembered: time, revocation and identity are checked
+        # on every call, and a retired key is noticed through the kid.
+        self._verified: dict[str, TokenData] = {}
 
     def __repr__(self) -> str:
         return f"Tokener(purpose={self.purpose!r}, keys={self.keys!r})"
@@ -328,7 +335,12 @@ class Tokener:
 
     def verify(self, token: str, *, expected_identity: str | None = None) -> TokenData:
         """The token's data if it is valid now; otherwise a TokenError, whatever the input."""
-        data = self._authentic(token)
+        data = self._verified.get(token) if isinstance(token, str) else None
+        if data is None or self.keys.get(data.kid) is None:
+            data = self._authentic(token)
+            if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+                self._verified.clear()
+            self._verified[token] = data
         now = float(self.clock())
         if data.issued - now > self.clock_deviation:
             raise IssuedInFuture()

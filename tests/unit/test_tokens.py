@@ -550,3 +550,29 @@ def test_bad_twin_ids_are_refused_at_issue(twin: object) -> None:
     tokener, _, _ = make()
     with pytest.raises(ValueError):
         tokener.issue("alice", twin=twin)  # type: ignore[arg-type]
+
+
+def test_remembered_signatures_still_expire_get_revoked_and_lose_their_key() -> None:
+    now = [1_000_000.0]
+    revoked = [0.0]
+    keys = KeySet.generate(now[0])
+    tokener = Tokener(keys, "api-token", clock=lambda: now[0], last_revocation=lambda i: revoked[0])
+    token = tokener.issue("someone").token
+    assert tokener.verify(token).identity == "someone"
+    assert tokener.verify(token).identity == "someone"  # second time from the cache
+    with pytest.raises(UnexpectedIdentity):
+        tokener.verify(token, expected_identity="other")
+    now[0] += tokener.max_age + 1
+    with pytest.raises(TokenExpired):
+        tokener.verify(token)
+    now[0] -= tokener.max_age
+    revoked[0] = now[0]
+    with pytest.raises(TokenRevoked):
+        tokener.verify(token)
+    revoked[0] = 0.0
+    old_kid = keys.newest.kid
+    keys.rotate(now[0])
+    assert tokener.verify(token).kid == old_kid
+    keys.retire(old_kid)
+    with pytest.raises(UnknownKey):
+        tokener.verify(token)
