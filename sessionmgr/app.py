@@ -20,7 +20,7 @@ from typing import Any
 from PySide6.QtCore import QLockFile, QObject, QSocketNotifier, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from sessionmgr import paths
 from sessionmgr.errors import SessionmgrError
@@ -198,6 +198,8 @@ def run(argv: list[str], *, exec_: bool = True, require_keyring: bool = False) -
             waker.restore()
         instance.release()
         print(f"sessionmgr: {exc.message}", file=sys.stderr)
+        if exec_:  # started from a menu, nobody reads stderr
+            QMessageBox.critical(None, "Session Manager", exc.message)
         return 1
 
     controller = Controller(DaemonBackend(daemon), daemon.settings)

@@ -72,3 +72,12 @@ def test_sigterm_quits_cleanly(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
         process.communicate()
+
+
+def test_a_headless_daemon_on_the_same_home_is_reported(running: Any, capsys: Any) -> None:
+    """The daemon lock is separate from the GUI lock: a second app on the same home,
+    once past the GUI lock, is stopped by the daemon's and says why."""
+    running.instance.release()  # pretend the first one is a headless `sessionmgr serve`
+    assert app.run(["sessionmgr"], exec_=False) == 1
+    assert "sessionmgr:" in capsys.readouterr().err
+    assert app.current() is running
