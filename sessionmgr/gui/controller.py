@@ -75,7 +75,7 @@ class Controller(QObject):
         if self.tray is not None:
             t = self.tray
             t.set_paused(self._paused)
-            t.doorhanger_requested.connect(self.open_doorhanger)
+            t.doorhanger_requested.connect(self.toggle_doorhanger)
             t.login_requested.connect(b.login)
             t.logout_requested.connect(b.logout)
             t.cancel_persistent_requested.connect(b.cancel_persistent)
@@ -212,6 +212,13 @@ class Controller(QObject):
     def open_doorhanger(self, anchor: QRect | None = None) -> None:
         self.doorhanger.set_state(self.focused_state())
         self.doorhanger.popup(anchor)
+
+    def toggle_doorhanger(self, anchor: QRect | None = None) -> None:
+        """A click on the tray icon: open, or close when that click just closed it."""
+        if self.doorhanger.isVisible():
+            self.doorhanger.close()
+        elif not self.doorhanger.just_closed():
+            self.open_doorhanger(anchor)
 
     def show_sessions_window(self, tab: str = "sites") -> SessionsWindow:
         if self._window is None:

@@ -7,10 +7,11 @@ open instantly however many sites the store holds.
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QCursor, QGuiApplication, QKeyEvent
+from PySide6.QtGui import QCursor, QGuiApplication, QHideEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QCheckBox,
@@ -60,6 +61,7 @@ class Doorhanger(QFrame):
         self.setFixedWidth(self.WIDTH)
         self._state: State | None = None
         self._persistent_choice = False
+        self.closed_at = float("-inf")
 
         self._icon = QLabel()
         self._site = QLabel()
@@ -432,3 +434,12 @@ class Doorhanger(QFrame):
         if event.type() == QEvent.Type.WindowDeactivate and self.isVisible():
             self.close()
         return super().event(event)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self.closed_at = time.monotonic()
+        super().hideEvent(event)
+
+    def just_closed(self) -> bool:
+        """Closed a moment ago, most likely by the very click on the tray icon that
+        would open it again: that click means "close", not "close and reopen"."""
+        return time.monotonic() - self.closed_at < 0.3

@@ -243,3 +243,22 @@ def test_size_follows_the_content(door: Doorhanger) -> None:
     assert door.height() < tall - 100
     door.set_state(samples.PENDING_SWITCH)  # grows while open
     assert door.height() > tall
+
+
+def test_tray_click_toggles(qtbot: Any, fake_service: Any) -> None:
+    from sessionmgr.gui.controller import Controller
+
+    controller = Controller(fake_service, tray_available=True)
+    try:
+        door = controller.doorhanger
+        controller.toggle_doorhanger(QRect(100, 0, 24, 24))
+        assert door.isVisible()
+        controller.toggle_doorhanger(QRect(100, 0, 24, 24))
+        assert not door.isVisible()
+        controller.toggle_doorhanger(QRect(100, 0, 24, 24))  # the same click, seen after
+        assert not door.isVisible()                          # the popup closed itself
+        door.closed_at -= 1
+        controller.toggle_doorhanger(QRect(100, 0, 24, 24))
+        assert door.isVisible()
+    finally:
+        controller.close()
