@@ -9,7 +9,9 @@ that made the change; the GUI bridge moves them to the GUI thread.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -18,7 +20,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sessionmgr.core import rules
-from sessionmgr.core.model import Attention, Event, SiteRecord, parse_declaration, parse_identifier
+from sessionmgr.core.model import (
+    Attention,
+    Declaration,
+    Event,
+    SiteRecord,
+    parse_declaration,
+    parse_identifier,
+)
 from sessionmgr.core.sitekey import display_site, normalize_site
 from sessionmgr.errors import InvalidInput, NotFound
 from sessionmgr.store.repository import Changes, Store
@@ -59,6 +68,13 @@ class SessionService:
         self._lock = threading.RLock()
         self._sites: dict[str, SiteRecord] = {r.site: r for r in store.load_sites()}
         self._focused: str | None = None
+        # The API's answers, per site: (record, focused, valid until, JSON bytes). Records
+        # are immutable, so an answer holds until the record or the focus changes, or a
+        # "stay signed in" in it expires.
+        self._encoded: dict[str, tuple[SiteRecord, bool, float, bytes]] = {}
+        # The last declaration applied per site and the record it left: a page that
+        # redeclares the same thing (every page load does) needs no rules run again.
+        self._last_applied: dict[str, tuple[Declaration, SiteRecord]] = {}
         self._helper_sites: set[tuple[str, str]] = set(store.helper_sites())
         self._listeners: list[Listener] = []
         self._event_written: list[Callable[[], None]] = []
@@ -102,10 +118,35 @@ class SessionService:
     def _json(self, record: SiteRecord) -> dict[str, Any]:
         return record.to_json(now=self.clock(), focused=record.site == self._focused)
 
+    def _encode(self, record: SiteRecord) -> bytes:
+        """The record's JSON as the API sends it, encoded once per change."""
+        now = self.clock()
+        focused = record.site == self._focused
+        cached = self._encoded.get(record.site)
+        if cached is not None and cached[0] is record and cached[1] is focused and now < cached[2]:
+            return cached[3]
+        encoded = json.dumps(record.to_json(now=now, focused=focused)).encode()
+        persistent = record.persistent_at(now)
+        valid_until = persistent.expires if persistent else math.inf
+        self._encoded[record.site] = (record, focused, valid_until, encoded)
+        return encoded
+
     def list_sites(self) -> list[dict[str, Any]]:
         with self._lock:
             records = sorted(self._sites.values(), key=lambda r: r.site)
             return [self._json(record) for record in records]
+
+    def list_sites_encoded(self) -> bytes:
+        """``{"sites": [...]}`` for the API, from the per-site encodings."""
+        with self._lock:
+            parts = [self._encode(self._sites[site]) for site in sorted(self._sites)]
+        return b'{"sites": [' + b", ".join(parts) + b"]}"
+
+    def get_site_encoded(self, site: str) -> bytes | None:
+        key = normalize_site(site)
+        with self._lock:
+            record = self._sites.get(key)
+            return self._encode(record) if record else None
 
     def get_site(self, site: str) -> dict[str, Any] | None:
         key = normalize_site(site)
@@ -131,34 +172,65 @@ class SessionService:
 
     def declare(self, site: str, body: object, *, helper_id: str | None = None) -> dict[str, Any]:
         """Apply what a page declared (R1–R7, R10, R11); writes only what changed."""
+        with self._lock:
+            return self._json(self._declare(site, body, helper_id))
+
+    def declare_encoded(self, site: str, body: object, *, helper_id: str | None = None) -> bytes:
+        """:meth:`declare` with the answer as the API's JSON bytes."""
+        with self._lock:
+            return self._encode(self._declare(site, body, helper_id))
+
+    def _unchanged_redeclaration(
+        self, key: str, declaration: Declaration, current: SiteRecord | None, now: float
+    ) -> bool:
+        """The same declaration again, on the record it left, with nothing due to expire.
+
+        Every other change (an action, a timeout, delivery trouble) replaces the
+        record, so identity says the record is exactly what this declaration left.
+        """
+        last = self._last_applied.get(key)
+        return (
+            last is not None
+            and current is last[1]
+            and (last[0] is declaration or last[0] == declaration)
+            and (current.persistent is None or current.persistent.expires > now)
+            and (current.persist_intent is None or current.persist_intent.expires > now)
+        )
+
+    def _declare(self, site: str, body: object, helper_id: str | None) -> SiteRecord:
         key = normalize_site(site)
-        declaration = parse_declaration(body)
-        changes: list[Change] = []
+        declaration = body if isinstance(body, Declaration) else parse_declaration(body)
+        notices: list[Change] = []
         with self._lock:
             now = self.clock()
             current = self._sites.get(key)
-            transition = rules.apply_declaration(
-                current, key, declaration, now=now, persist_seconds=self.persist_seconds
-            )
-            pending = Changes()
-            if transition.changed:
-                pending.sites.append(transition.record)
-                changes.append(Change("site", key))
-            if transition.resolved is not None:
-                pending.outcomes[transition.resolved.id] = "confirmed"
-                changes.append(Change("event", transition.resolved.id))
+            batch = Changes()
             if helper_id is not None and (helper_id, key) not in self._helper_sites:
-                pending.helper_sites.append((helper_id, key))
-            self.store.commit(pending)
-            if helper_id is not None:
-                self._helper_sites.add((helper_id, key))
-            self._sites[key] = transition.record
+                batch.helper_sites.append((helper_id, key))
+            if self._unchanged_redeclaration(key, declaration, current, now):
+                assert current is not None
+                record = current
+            else:
+                transition = rules.apply_declaration(
+                    current, key, declaration, now=now, persist_seconds=self.persist_seconds
+                )
+                # Unchanged: keep the very same record, so cached answers stay valid.
+                record = transition.record if transition.changed else current or transition.record
+                if transition.changed:
+                    batch.sites.append(record)
+                    notices.append(Change("site", key))
+                if transition.resolved is not None:
+                    batch.outcomes[transition.resolved.id] = "confirmed"
+                    notices.append(Change("event", transition.resolved.id))
+            self.store.commit(batch)
+            self._helper_sites.update(batch.helper_sites)
+            self._sites[key] = record
+            self._last_applied[key] = (declaration, record)
             if declaration.focused and self._focused != key:
                 self._focused = key
-                changes.append(Change("focus", key))
-            result = self._json(transition.record)
-        self.notify(changes)
-        return result
+                notices.append(Change("focus", key))
+        self.notify(notices)
+        return record
 
     def helpers_for_site(self, site: str) -> set[str]:
         """The helpers that declared ``site``: its events go to them."""
@@ -273,6 +345,8 @@ class SessionService:
                 changes.outcomes[record.pending.id] = "superseded"
             self.store.commit(changes)
             del self._sites[record.site]
+            self._encoded.pop(record.site, None)
+            self._last_applied.pop(record.site, None)
             self._helper_sites = {p for p in self._helper_sites if p[1] != record.site}
             if self._focused == record.site:
                 self._focused = None

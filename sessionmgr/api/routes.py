@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sessionmgr import __version__
-from sessionmgr.api.guards import ApiError
-from sessionmgr.core.model import parse_identifier
+from sessionmgr.api.guards import ApiError, parse_json_object
+from sessionmgr.core.model import Declaration, parse_declaration, parse_identifier
 from sessionmgr.core.sitekey import normalize_site
 from sessionmgr.errors import Forbidden, InvalidInput, NotFound
 from sessionmgr.security.registry import Principal
@@ -31,6 +31,7 @@ class Request:
     headers: dict[str, str]
     body: dict[str, Any] = field(default_factory=dict)
     principal: Principal | None = None
+    raw: bytes = b""  # the body as sent, for routes that parse it themselves
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Response:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    encoded: bytes | None = None  # the body already as JSON bytes
 
 
 Handler = Callable[[Any, Request], Response]
@@ -50,16 +52,19 @@ class Route:
     who: Who
     handler: Handler
     name: str
+    raw_body: bool = False  # the handler parses ``request.raw`` itself
 
 
 _ROUTES: list[Route] = []
 
 
-def route(method: str, template: str, who: Who) -> Callable[[Handler], Handler]:
+def route(
+    method: str, template: str, who: Who, *, raw_body: bool = False
+) -> Callable[[Handler], Handler]:
     regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$"
 
     def register(handler: Handler) -> Handler:
-        _ROUTES.append(Route(method, re.compile(regex), who, handler, template))
+        _ROUTES.append(Route(method, re.compile(regex), who, handler, template, raw_body))
         return handler
 
     return register
@@ -142,15 +147,28 @@ def poll_pairing(api: Any, request: Request) -> Response:
 # -- helpers and the owner ----------------------------------------------------------
 
 
-@route("PUT", "/v1/sites/{site}/declaration", "helper")
+_DECLARATIONS: dict[bytes, Declaration] = {}
+_DECLARATIONS_KEPT = 512
+
+
+def _declaration(raw: bytes) -> Declaration:
+    """Parse a declaration body, remembering recent ones: pages redeclare the same bytes."""
+    declaration = _DECLARATIONS.get(raw)
+    if declaration is None:
+        declaration = parse_declaration(parse_json_object(raw))
+        if len(_DECLARATIONS) >= _DECLARATIONS_KEPT:
+            _DECLARATIONS.clear()
+        _DECLARATIONS[raw] = declaration
+    return declaration
+
+
+@route("PUT", "/v1/sites/{site}/declaration", "helper", raw_body=True)
 def declare(api: Any, request: Request) -> Response:
     assert request.principal is not None
-    return Response(
-        200,
-        api.service.declare(
-            request.params["site"], request.body, helper_id=request.principal.helper_id
-        ),
+    encoded = api.service.declare_encoded(
+        request.params["site"], _declaration(request.raw), helper_id=request.principal.helper_id
     )
+    return Response(200, encoded=encoded)
 
 
 @route("PUT", "/v1/focus", "helper")
@@ -165,15 +183,15 @@ def focus(api: Any, request: Request) -> Response:
 
 @route("GET", "/v1/sites", "helper")
 def list_sites(api: Any, request: Request) -> Response:
-    return Response(200, {"sites": api.service.list_sites()})
+    return Response(200, encoded=api.service.list_sites_encoded())
 
 
 @route("GET", "/v1/sites/{site}", "helper")
 def get_site(api: Any, request: Request) -> Response:
-    state = api.service.get_site(request.params["site"])
-    if state is None:
+    encoded = api.service.get_site_encoded(request.params["site"])
+    if encoded is None:
         raise NotFound(f"sessionmgr has never seen the site {_site(request)}", code="unknown_site")
-    return Response(200, state)
+    return Response(200, encoded=encoded)
 
 
 @route("POST", "/v1/sites/{site}/silent-login", "helper")

@@ -107,7 +107,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body_read = True
             if len(raw) != length:
                 raise guards.ApiError(400, "truncated_body", "the body ended before Content-Length")
-            request.body = guards.parse_json_object(raw)
+            if route.raw_body:
+                request.raw = raw
+            else:
+                request.body = guards.parse_json_object(raw)
             response = route.handler(api, request)
             principal = request.principal
             if principal is not None and principal.renewal is not None:
@@ -147,7 +150,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _send(self, response: routes.Response) -> None:
         status = response.status
-        body = b"" if response.body is None else json.dumps(response.body).encode()
+        if response.encoded is not None:
+            body = response.encoded
+        else:
+            body = b"" if response.body is None else json.dumps(response.body).encode()
         phrase = HTTPStatus(status).phrase
         head = [f"HTTP/1.1 {status} {phrase}\r\n", _SECURITY_HEADERS]
         if status != 204:
