@@ -216,13 +216,29 @@ class ApiServer(http.server.ThreadingHTTPServer):
                 self._connections.pop(handler, None)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, name="api-server", daemon=True)
+        # No poll interval: an idle daemon sleeps in select() until a client comes.
+        self._thread = threading.Thread(
+            target=self.serve_forever,
+            kwargs={"poll_interval": None},
+            name="api-server",
+            daemon=True,
+        )
         self._thread.start()
+
+    def _stop_accepting(self) -> None:
+        """``shutdown()``, waking the loop from its untimed select() with a connection."""
+        stopper = threading.Thread(target=self.shutdown, name="api-shutdown", daemon=True)
+        stopper.start()
+        while stopper.is_alive():
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            stopper.join(0.05)
 
     def stop(self, timeout: float = 4.0) -> None:
         """Stop accepting, let requests in flight finish, close idle keep-alive connections."""
         self.stopping = True
-        self.shutdown()
+        if self._thread is not None:
+            self._stop_accepting()
         deadline = time.monotonic() + timeout
         while True:
             with self._connections_lock:

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import DaemonProcess, daemon_env, wait_for
@@ -359,3 +360,23 @@ def test_focus_moves_without_touching_a_pending_action(daemon: DaemonProcess) ->
     assert daemon.request("PUT", "/v1/focus", json={"site": None}).json() == {"site": None}
     assert daemon.request("PUT", "/v1/focus", json={}).status_code == 400
     assert daemon.request("PUT", "/v1/focus", json={"site": "a..b"}).status_code == 400
+
+
+def _context_switches(pid: int) -> int:
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        for line in status.read_text().splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                total += int(line.split()[1])
+    return total
+
+
+def test_an_idle_daemon_does_not_wake_up(daemon: DaemonProcess) -> None:
+    """No polling loop anywhere: the server, dispatcher and reaper all sleep until needed."""
+    assert daemon.process is not None
+    declare(daemon, "example.com", TWO)
+    daemon.request("POST", "/v1/sites/example.com/logout", json={})  # something pending
+    daemon.session.close()  # no keep-alive connection left to the daemon
+    before = _context_switches(daemon.process.pid)
+    time.sleep(2.5)  # the window we watch, not a wait for something to happen
+    assert _context_switches(daemon.process.pid) - before <= 2
