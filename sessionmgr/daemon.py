@@ -15,7 +15,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,8 @@ ASSERTION_TTL = 300.0
 
 @functools.cache
 def openapi_document() -> dict[str, Any]:
+    from importlib import resources  # only when a client asks for the document
+
     text = resources.files("sessionmgr.api").joinpath("openapi.json").read_text(encoding="utf-8")
     return dict(json.loads(text))
 

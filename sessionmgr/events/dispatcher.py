@@ -20,11 +20,12 @@ import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
-
-import requests
+from typing import TYPE_CHECKING, Protocol
 
 from sessionmgr.events import backoff, webhooks
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = [
     "DELIVERED",
@@ -129,6 +130,15 @@ def _causes(exc: BaseException) -> list[BaseException]:
         seen.append(item)
         todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
     return seen
+
+
+def _new_session() -> requests.Session:
+    """One HTTP session per worker, imported on first use: idle daemons never load requests."""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False  # an HTTP_PROXY must not capture loopback traffic
+    return session
 
 
 class Dispatcher:
@@ -306,8 +316,7 @@ class Dispatcher:
     # -- workers -----------------------------------------------------------
 
     def _work(self) -> None:
-        session = requests.Session()
-        session.trust_env = False  # an HTTP_PROXY must not capture loopback traffic
+        session: requests.Session | None = None  # made at the first delivery
         try:
             while True:
                 with self._lock:
@@ -317,10 +326,15 @@ class Dispatcher:
                         return
                     delivery = self._ready.popleft()
                 try:
+                    if session is None:
+                        session = _new_session()
                     self._deliver(session, delivery)
                 except Exception:
-                    log.exception("delivering event %s to helper %s failed unexpectedly",
-                                  delivery.event_id, delivery.helper_id)
+                    log.exception(
+                        "delivering event %s to helper %s failed unexpectedly",
+                        delivery.event_id,
+                        delivery.helper_id,
+                    )
                     with self._lock:
                         self._held[delivery.helper_id] = self._clock() + _STORE_ERROR_PAUSE
                 finally:
@@ -329,7 +343,8 @@ class Dispatcher:
                         self._dirty = True
                         self._sched_cond.notify()
         finally:
-            session.close()
+            if session is not None:
+                session.close()
 
     def _deliver(self, session: requests.Session, d: Delivery) -> None:
         at = self._clock()
@@ -339,13 +354,20 @@ class Dispatcher:
 
         if status_code is not None and 200 <= status_code < 300:
             self._record(d, status=DELIVERED, attempts=attempts, next_at=None, error=None, at=at)
-            log.debug("event %s delivered to helper %s (attempt %d)",
-                      d.event_id, d.helper_id, attempts)
+            log.debug(
+                "event %s delivered to helper %s (attempt %d)", d.event_id, d.helper_id, attempts
+            )
             return
 
         if status_code == 410:
-            self._record(d, status=FAILED, attempts=attempts, next_at=None,
-                         error="HTTP 410: helper gone", at=at)
+            self._record(
+                d,
+                status=FAILED,
+                attempts=attempts,
+                next_at=None,
+                error="HTTP 410: helper gone",
+                at=at,
+            )
             log.info("helper %s answered 410 Gone; disabling it", d.helper_id)
             self._store.helper_gone(d.helper_id, "helper answered 410 Gone")
             if self._on_helper_gone is not None:
@@ -356,18 +378,27 @@ class Dispatcher:
         delay = self._next_delay(attempts, first_attempt_at=first, now=now, retry_after=retry_after)
         if delay is None:
             self._record(d, status=FAILED, attempts=attempts, next_at=None, error=error, at=at)
-            log.warning("gave up delivering event %s to helper %s after %d attempts: %s",
-                        d.event_id, d.helper_id, attempts, error)
+            log.warning(
+                "gave up delivering event %s to helper %s after %d attempts: %s",
+                d.event_id,
+                d.helper_id,
+                attempts,
+                error,
+            )
         else:
-            self._record(d, status=PENDING, attempts=attempts, next_at=now + delay,
-                         error=error, at=at)
-            log.debug("event %s to helper %s: %s; retry in %.1f s",
-                      d.event_id, d.helper_id, error, delay)
+            self._record(
+                d, status=PENDING, attempts=attempts, next_at=now + delay, error=error, at=at
+            )
+            log.debug(
+                "event %s to helper %s: %s; retry in %.1f s", d.event_id, d.helper_id, error, delay
+            )
 
     def _post(
         self, session: requests.Session, d: Delivery, timestamp: int
     ) -> tuple[int | None, str, str | None]:
         """One POST: (status or None, short error text, Retry-After)."""
+        import requests  # loaded by _new_session already; a dictionary lookup here
+
         if not _is_loopback_http(d.events_url):
             return None, "events_url is not a loopback http URL", None
         try:
@@ -375,8 +406,9 @@ class Dispatcher:
             headers = webhooks.webhook_headers(secrets, d.event_id, timestamp, d.body)
         except Exception as exc:  # keyring trouble, a deleted helper, a malformed secret
             # The exception text might quote a secret: only its type is logged.
-            log.warning("no usable webhook secret for helper %s (%s)",
-                        d.helper_id, type(exc).__name__)
+            log.warning(
+                "no usable webhook secret for helper %s (%s)", d.helper_id, type(exc).__name__
+            )
             return None, "webhook secret unavailable", None
         try:
             with session.post(
@@ -402,6 +434,8 @@ class Dispatcher:
 
     def _describe(self, exc: requests.RequestException) -> str:
         """A short human text for a failed request (what the GUI shows as last error)."""
+        import requests
+
         connect, read = self._timeouts
         if isinstance(exc, requests.ConnectTimeout):
             return f"connect timed out after {connect:g} s"
@@ -419,12 +453,23 @@ class Dispatcher:
         return f"request failed ({type(exc).__name__})"
 
     def _record(
-        self, d: Delivery, *, status: str, attempts: int, next_at: float | None,
-        error: str | None, at: float,
+        self,
+        d: Delivery,
+        *,
+        status: str,
+        attempts: int,
+        next_at: float | None,
+        error: str | None,
+        at: float,
     ) -> None:
         self._store.record_attempt(
-            d.event_id, d.helper_id, status=status, attempts=attempts,
-            next_attempt_at=next_at, last_error=error, at=at,
+            d.event_id,
+            d.helper_id,
+            status=status,
+            attempts=attempts,
+            next_attempt_at=next_at,
+            last_error=error,
+            at=at,
         )
         with self._lock:
             if next_at is None:
@@ -487,8 +532,9 @@ class MemoryDeliveryStore:
     def rows(self, event_id: str | None = None) -> list[_Row]:
         """Copies of the rows (of one event), in the order they were added."""
         with self._lock:
-            return [_Row(**vars(r)) for r in self._rows
-                    if event_id is None or r.event_id == event_id]
+            return [
+                _Row(**vars(r)) for r in self._rows if event_id is None or r.event_id == event_id
+            ]
 
     def gone(self, helper_id: str) -> str | None:
         with self._lock:
@@ -504,11 +550,19 @@ class MemoryDeliveryStore:
     def due_deliveries(self, now: float, limit: int) -> list[Delivery]:
         with self._lock:
             self.calls["due_deliveries"] += 1
-            due = sorted((r for r in self._heads() if r.next_attempt_at <= now),
-                         key=lambda r: r.next_attempt_at)
+            due = sorted(
+                (r for r in self._heads() if r.next_attempt_at <= now),
+                key=lambda r: r.next_attempt_at,
+            )
             return [
-                Delivery(r.event_id, r.helper_id, self._urls[r.helper_id], r.body,
-                         r.attempts, r.first_attempt_at)
+                Delivery(
+                    r.event_id,
+                    r.helper_id,
+                    self._urls[r.helper_id],
+                    r.body,
+                    r.attempts,
+                    r.first_attempt_at,
+                )
                 for r in due[:limit]
             ]
 
@@ -518,8 +572,15 @@ class MemoryDeliveryStore:
             return min((r.next_attempt_at for r in self._heads()), default=None)
 
     def record_attempt(
-        self, event_id: str, helper_id: str, *, status: str, attempts: int,
-        next_attempt_at: float | None, last_error: str | None, at: float,
+        self,
+        event_id: str,
+        helper_id: str,
+        *,
+        status: str,
+        attempts: int,
+        next_attempt_at: float | None,
+        last_error: str | None,
+        at: float,
     ) -> None:
         if status not in (PENDING, DELIVERED, FAILED):
             raise ValueError(status)

@@ -27,11 +27,7 @@ import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
 
-import keyring
-from keyring import errors as keyring_errors
-from keyring.backends import chainer as keyring_chainer
-from keyring.backends import fail as keyring_fail
-
+# keyring is imported where it is used: a run on the file store never pays for it.
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -266,6 +262,8 @@ class KeyringSecretStore:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         if backend is None:
+            import keyring
+
             backend = keyring.get_keyring()
         self.service = service
         self.timeout = timeout
@@ -319,7 +317,7 @@ class KeyringSecretStore:
         )
 
     def _translate(self, what: str, e: BaseException) -> SecretStoreError:
-        errors = keyring_errors
+        from keyring import errors
         # Only the exception type and our own words: backend messages are not ours to trust.
         if isinstance(e, errors.KeyringLocked):
             return SecretStoreUnavailable(
@@ -351,7 +349,9 @@ class KeyringSecretStore:
 
         def delete() -> None:
             # A missing name is fine; keyring reports it as PasswordDeleteError.
-            with contextlib.suppress(keyring_errors.PasswordDeleteError):
+            from keyring.errors import PasswordDeleteError
+
+            with contextlib.suppress(PasswordDeleteError):
                 self.backend.delete_password(self.service, name)
 
         self._call("delete", delete)
@@ -372,6 +372,9 @@ def unusable_backend_reason(backend: object) -> str | None:
     "encrypted" with a password in a file) backend, and a chainer that has
     nothing, or anything unusable, to chain to.
     """
+    from keyring.backends import chainer as keyring_chainer
+    from keyring.backends import fail as keyring_fail
+
     module = type(backend).__module__
     name = type(backend).__qualname__
     if isinstance(backend, keyring_fail.Keyring):
@@ -414,6 +417,8 @@ def probe_keyring(store: KeyringSecretStore) -> None:
 def _usable_keyring(timeout: float, service: str) -> KeyringSecretStore | str:
     """A probed keyring store, or the reason there is none."""
     try:
+        import keyring
+
         backend = keyring.get_keyring()
     except Exception as e:  # keyring's own config loading can fail in odd ways
         return f"keyring could not load a backend: {type(e).__name__}"
