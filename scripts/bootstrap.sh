@@ -14,8 +14,8 @@ with_tests=0
 runtime_debs=(python3 python3-venv python3-pip libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4
   libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1
   libegl1 libgl1 libfontconfig1 libdbus-1-3 libglib2.0-0 fonts-dejavu-core)
-test_debs=(xvfb xauth dbus dbus-x11 gnome-keyring trayer chromium chromium-driver
-  desktop-file-utils appstream)
+test_debs=(xvfb xauth x11-xserver-utils dbus dbus-x11 gnome-keyring trayer chromium chromium-driver
+  desktop-file-utils appstream lintian binutils wixl wine64)
 
 debs=("${runtime_debs[@]}")
 [ "$with_tests" = 1 ] && debs+=("${test_debs[@]}")
