@@ -49,11 +49,9 @@ WINDOWS = sys.platform == "win32"
 EXE = ".exe" if WINDOWS else ""
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0  # DESIGN.md section 3: a clean exit within 5 s
-# The tray app answers /v1/health before it has installed its SIGTERM handler and
-# entered Qt's event loop (sessionmgr/app.py starts the daemon first); a SIGTERM in
-# that window kills it uncleanly or is lost. Until the app closes that window, the
-# smoke test lets the tray settle before it stops it.
-TRAY_SETTLE = 1.0
+# The tray app arms its SIGTERM handler before it starts the daemon and posts the
+# quit, so it can be stopped the moment /v1/health answers: no settling time.
+TRAY_SETTLE = 0.0
 CHROMIUM_ORIGIN = "chrome-extension://kcjlcmohpnapdokpbjgjpjnhdgajbkpn/"
 
 # The normal chatter: sessionmgr's own INFO log lines (format of sessionmgr/log.py).
