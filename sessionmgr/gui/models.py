@@ -135,7 +135,23 @@ def prepare_site(state: State | None) -> _Row | None:
     return None if state is None else _Row.of(state)
 
 
-class SiteTableModel(QAbstractTableModel):
+class _Table(QAbstractTableModel):
+    """Fixed, named columns: the header and column count every table here shares."""
+
+    COLUMNS: tuple[str, ...] = ()
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = _DISPLAY) -> Any:
+        horizontal = orientation == Qt.Orientation.Horizontal
+        if horizontal and role == _DISPLAY and 0 <= section < len(self.COLUMNS):
+            return self.COLUMNS[section]
+        return None
+
+
+class SiteTableModel(_Table):
     """Every site the daemon knows, one row each, kept sorted."""
 
     COLUMNS = ("Site", "Signed in as", "Other accounts", "Cookie binding",
@@ -153,16 +169,6 @@ class SiteTableModel(QAbstractTableModel):
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = _DISPLAY) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal
-        if horizontal and role == _DISPLAY and 0 <= section < len(self.COLUMNS):
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index: Index, role: int = _DISPLAY) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
@@ -385,11 +391,9 @@ class SiteFilterProxy(QSortFilterProxyModel):
 # -- lists keyed by id (events, helpers) -------------------------------------
 
 
-class _KeyedListModel(QAbstractTableModel):
+class _KeyedListModel(_Table):
     """A table over a list of dicts with an ``id``; ``set_items`` applies the
     difference row by row, so selections and scroll positions survive."""
-
-    COLUMNS: tuple[str, ...] = ()
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -397,16 +401,6 @@ class _KeyedListModel(QAbstractTableModel):
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = _DISPLAY) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal
-        if horizontal and role == _DISPLAY and 0 <= section < len(self.COLUMNS):
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index: Index, role: int = _DISPLAY) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._items):
