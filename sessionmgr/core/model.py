@@ -4,7 +4,7 @@ and the events a user action produces. Immutable, JSON in and out, no I/O."""
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from sessionmgr.errors import InvalidInput
@@ -22,7 +22,7 @@ MAX_COOKIES = 500
 APIS = ("sessions", "login-status")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Binding:
     """A cookie whose presence keeps the last declaration alive (R5)."""
 
@@ -33,7 +33,7 @@ class Binding:
         return {"type": self.type, "cookie_name": self.cookie_name}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Session:
     email: str
     status: Status = "active"
@@ -56,7 +56,7 @@ class Session:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Declaration:
     """One report from a helper: ``sessions is None`` means the page did not declare."""
 
@@ -66,7 +66,7 @@ class Declaration:
     api: Api = "sessions"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """A login or logout the user asked for, to be delivered to the site's helpers."""
 
@@ -114,7 +114,7 @@ class Event:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Persistent:
     """A "stay signed in" choice for (site, account), until ``expires`` (seed 001)."""
 
@@ -125,7 +125,7 @@ class Persistent:
         return {"id": self.account, "expires": self.expires}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Attention:
     """Something the user should be told about the site's last action."""
 
@@ -137,7 +137,7 @@ class Attention:
         return {"code": self.code, "message": self.message, "event_id": self.event_id}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SiteRecord:
     """Everything sessionmgr knows about one site.
 
@@ -157,7 +157,6 @@ class SiteRecord:
     persist_intent: Persistent | None = None
     attention: Attention | None = None
     updated_at: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def supported(self) -> bool:
