@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from typing import Any
 
 import pytest
@@ -93,30 +92,24 @@ def test_columns_say_what_a_person_needs() -> None:
     assert model.index(0, 0).data(Qt.ItemDataRole.DecorationRole) is not None
 
 
-def test_filter_10000_sites_quickly(qtbot: Any) -> None:
+def test_filter_10000_sites(qtbot: Any) -> None:
+    """Correctness at scale; how fast it is lives in tests/benchmarks (scale)."""
     model = SiteTableModel()
     model.reset(many_sites(10_000))
     proxy = SiteFilterProxy(model)
     assert proxy.rowCount() == 10_000
-    timings = {}
     for needle, expected in (("site0999", 10), ("CORP.example", 2_000), ("alice", None),
                              ("", 10_000), ("no such thing", 0)):
-        start = time.perf_counter()
         proxy.set_needle(needle)
-        count = proxy.rowCount()
-        timings[needle] = time.perf_counter() - start
         if expected is not None:
-            assert count == expected, needle
-    assert max(timings.values()) < 0.05, timings
+            assert proxy.rowCount() == expected, needle
 
 
 def test_sorting_10000_sites_is_the_models_job(qtbot: Any) -> None:
     model = SiteTableModel()
     model.reset(many_sites(10_000))
     proxy = SiteFilterProxy(model)
-    start = time.perf_counter()
     proxy.sort(1, Qt.SortOrder.DescendingOrder)
-    assert time.perf_counter() - start < 0.2
     signed_in = [t for t in texts(proxy, 1)]
     assert signed_in == sorted(signed_in, key=str.lower, reverse=True)
 
