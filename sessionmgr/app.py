@@ -173,9 +173,23 @@ def _application(argv: list[str]) -> QApplication:
     return qapp
 
 
+def _no_display() -> bool:
+    """On X11/Wayland desktops Qt aborts without a display; say so instead."""
+    if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def run(argv: list[str], *, exec_: bool = True, require_keyring: bool = False) -> int:
     """Run the tray app; returns the process exit status."""
     global _current
+    if _no_display():
+        print(
+            "sessionmgr: no graphical display (DISPLAY and WAYLAND_DISPLAY are unset), so"
+            " there is no tray to show. Run the daemon alone with `sessionmgr serve`.",
+            file=sys.stderr,
+        )
+        return 1
     from sessionmgr.daemon import Daemon  # the Qt-free core; imported late for a fast --help
     from sessionmgr.gui.bridge import DaemonBackend
     from sessionmgr.gui.controller import Controller
