@@ -53,6 +53,22 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 TIMINGS: dict[str, float] = {}
 
 
+def start_chromium(profile: Path, *, script_timeout: float = 15) -> Any:
+    """Debian's headless Chromium with the extension, in its own profile, off the network."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new", f"--load-extension={install.extension_dir()}",
+        f"--user-data-dir={profile}", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(
+        options=options, service=Service(str(CHROMEDRIVER), log_output=subprocess.DEVNULL))
+    driver.set_script_timeout(script_timeout)
+    return driver
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     """Poll until ``predicate()`` is truthy; returns it. Records how long it took."""
     start = time.monotonic()
@@ -202,22 +218,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     page_url = f"http://{SITE}:{server.server_address[1]}/index.html?manual"
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new", f"--load-extension={install.extension_dir()}",
-        f"--user-data-dir={profile}", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ):
-        options.add_argument(arg)
     driver = None
     try:
         daemon.start()
-        driver = webdriver.Chrome(
-            options=options,
-            service=Service(str(CHROMEDRIVER), log_output=subprocess.DEVNULL),
-        )
-        driver.set_script_timeout(10)
+        driver = start_chromium(profile, script_timeout=10)
         w = World(daemon, driver, page_url, home)
         driver.get(page_url)
 

@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,14 +33,13 @@ from tests.e2e.test_chromium import (
     ROOT,
     Daemon,
     _helper_pids,
+    start_chromium,
     wait_for,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import WebDriverException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 
 SITE = "127.0.0.1"
 ALICE, BOB = "alice@example.com", "bob@example.com"
@@ -55,21 +53,6 @@ def _load_example() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def start_chromium(profile: Path) -> Any:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new", f"--load-extension={install.extension_dir()}",
-        f"--user-data-dir={profile}", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(
-        options=options, service=Service(str(CHROMEDRIVER), log_output=subprocess.DEVNULL))
-    driver.set_script_timeout(15)
-    return driver
 
 
 class World:
