@@ -176,9 +176,12 @@ class SessionService:
             return self._json(self._declare(site, body, helper_id))
 
     def declare_encoded(self, site: str, body: object, *, helper_id: str | None = None) -> bytes:
-        """:meth:`declare` with the answer as the API's JSON bytes."""
-        with self._lock:
-            return self._encode(self._declare(site, body, helper_id))
+        """:meth:`declare` with the answer as the API's JSON bytes.
+
+        Encoded outside the lock: the record is immutable, and a cache entry written
+        for an older record only causes a miss, since entries are checked by identity.
+        """
+        return self._encode(self._declare(site, body, helper_id))
 
     def _unchanged_redeclaration(
         self, key: str, declaration: Declaration, current: SiteRecord | None, now: float
