@@ -129,13 +129,19 @@ class Bridge(QObject):
 
     # -- snapshots --------------------------------------------------------
 
-    def refresh_all(self) -> None:
-        """Load everything once (start-up); later updates arrive by change."""
+    def refresh_all(self, done: Callable[[], None] | None = None) -> None:
+        """Load everything once (start-up); later updates arrive by change.
+
+        ``done()`` runs on the GUI thread once every answer has been delivered
+        (one worker, answers in order: a last no-op call marks the end).
+        """
         self.call(self._list_sites, done=self.sites_loaded.emit, what="Load sites")
         self.call(self.service.focused_site, done=self.focus_changed.emit, what="Load focus")
         self.refresh_events()
         self.call(self.service.list_helpers, done=self.helpers_changed.emit, what="Load browsers")
         self.call(self.service.list_pairings, done=self.pairings_changed.emit, what="Load pairings")
+        if done is not None:
+            self.call(_nothing, done=lambda _: done())
 
     def refresh_events(self) -> None:
         self.call(self.service.list_events, None, 200, done=self.events_changed.emit,
@@ -213,6 +219,10 @@ class Bridge(QObject):
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+
+
+def _nothing() -> None:
+    return None
 
 
 class DaemonBackend:

@@ -37,6 +37,7 @@ class Controller(QObject):
 
     notified = Signal(str, str)  # title, text (also shown by the tray when not paused)
     quit_requested = Signal()
+    loaded = Signal()  # once, when the first snapshot is in: tray, menu and doorhanger current
 
     def __init__(self, service: Any, settings: Settings | None = None, *,
                  tray_available: bool | None = None, parent: QObject | None = None):
@@ -96,7 +97,7 @@ class Controller(QObject):
                 "This desktop has no system tray, so Session Manager shows this window "
                 "instead. Closing it leaves Session Manager running: start it again to "
                 "bring the window back.")
-        self.bridge.refresh_all()
+        self.bridge.refresh_all(done=self.loaded.emit)
 
     def close(self) -> None:
         """Stop talking to the service and destroy the windows now, while Qt is whole

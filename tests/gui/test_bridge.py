@@ -66,3 +66,18 @@ def test_changes_from_other_threads_are_coalesced(qtbot: Any) -> None:
     gets = [args for name, args in service.names() if name == "get_site"]
     assert len(gets) <= 150
     bridge.close()
+
+
+def test_refresh_all_says_when_every_answer_is_in(qtbot: Any) -> None:
+    """The app reports ready only then: the menu and doorhanger show the loaded sites."""
+    service = FakeService([samples.SIGNED_IN])
+    service.focused = "example.com"
+    bridge = Bridge(service)
+    seen: list[str] = []
+    bridge.sites_loaded.connect(lambda rows: seen.append("sites"))
+    bridge.focus_changed.connect(lambda site: seen.append(f"focus {site}"))
+    bridge.pairings_changed.connect(lambda pairings: seen.append("pairings"))
+    bridge.refresh_all(done=lambda: seen.append("done"))
+    qtbot.waitUntil(lambda: "done" in seen)
+    assert seen == ["sites", "focus example.com", "pairings", "done"]
+    bridge.close()
