@@ -136,6 +136,16 @@ class SessionService:
             records = sorted(self._sites.values(), key=lambda r: r.site)
             return [self._json(record) for record in records]
 
+    def site_records(self) -> tuple[list[SiteRecord], str | None, float]:
+        """Every site's record, the focused site and the time, read together.
+
+        Records are immutable, so a reader (the GUI) may keep them instead of
+        copying each site into a JSON dict; ``record.to_json(now=..., focused=...)``
+        with these values is what :meth:`list_sites` gives.
+        """
+        with self._lock:
+            return list(self._sites.values()), self._focused, self.clock()
+
     def list_sites_encoded(self) -> bytes:
         """``{"sites": [...]}`` for the API, from the per-site encodings."""
         with self._lock:

@@ -176,8 +176,9 @@ class SiteRecord:
 
     @property
     def active(self) -> str | None:
-        for session, status in self.effective:
-            if status == "active":
+        """The first session declared active (R3), without building :attr:`effective`."""
+        for session in self.sessions or ():
+            if session.status == "active":
                 return session.email
         return None
 

@@ -19,6 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from sessionmgr.errors import SessionmgrError
+from sessionmgr.gui.models import RecordRow, Row, record_rows
 
 log = logging.getLogger("sessionmgr.gui.bridge")
 
@@ -236,11 +237,19 @@ class DaemonBackend:
     def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
         return self._service.subscribe(listener)
 
-    def list_sites(self) -> list[dict[str, Any]]:
-        return self._service.list_sites()
+    # Sites come as table rows over the service's immutable records: no JSON dict
+    # per site on the way, and no second copy of every site in the GUI.
 
-    def get_site(self, site: str) -> dict[str, Any] | None:
-        return self._service.get_site(site)
+    def list_sites(self) -> list[Row]:
+        return record_rows(*self._service.site_records())
+
+    def get_site(self, site: str) -> Row | None:
+        """``site`` is a key from the change feed (already normalised)."""
+        service = self._service
+        record = service.record(site)
+        if record is None:
+            return None
+        return RecordRow(record, site == service.focused_site(), service.clock())
 
     def focused_site(self) -> str | None:
         return self._service.focused_site()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -24,6 +24,9 @@ from PySide6.QtGui import QBrush, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
 from sessionmgr.gui import describe, icons
+
+if TYPE_CHECKING:
+    from sessionmgr.core.model import SiteRecord
 
 State = dict[str, Any]
 Index = QModelIndex | QPersistentModelIndex
@@ -63,9 +66,10 @@ def _bound(cookie: str | None) -> dict[str, str] | None:
 
 @dataclass(slots=True)
 class _Row:
-    """One site, stored compactly: as JSON dicts 10,000 sites with five accounts
-    each take about 45 MiB; as slots and tuples of interned strings, a fraction.
-    ``state()`` gives the SiteState dict back for the few places that need it."""
+    """One site from a SiteState dict (a service that answers in JSON), stored
+    compactly: as JSON dicts 10,000 sites with five accounts each take about 45 MiB;
+    as slots and tuples of interned strings, a fraction. ``state()`` gives the
+    SiteState dict back for the few places that need it."""
 
     site: str
     supported: bool
@@ -80,16 +84,15 @@ class _Row:
     attention: dict[str, Any] | None
     updated_at: Any
     focused: bool
-    look: tuple[icons.IconKind, bool] = (icons.IconKind.NEUTRAL, False)
-    hay: str = ""                                 # lower-cased text the search box matches
     key: tuple[Any, str] = ((), "")               # sort key for the current column, then site
+    hay_text: str | None = None                   # what the search box matches, made on demand
 
     @classmethod
     def of(cls, state: State) -> _Row:
         intern = sys.intern
         active = state.get("active")
         indicator = state.get("indicator")
-        row = cls(
+        return cls(
             site=intern(state["site"]),
             supported=bool(state.get("supported")),
             api=intern(state.get("api") or "sessions"),
@@ -105,10 +108,6 @@ class _Row:
             updated_at=state.get("updated_at"),
             focused=bool(state.get("focused")),
         )
-        row.look = icons.icon_for(state)
-        row.hay = " ".join((row.site, row.active or "", SiteTableModel._text(row, 2),
-                            SiteTableModel._text(row, 3))).lower()
-        return row
 
     def state(self) -> State:
         return {
@@ -130,9 +129,114 @@ class _Row:
         return self.supported and (bool(self.active) or self.indicator not in (None, "login"))
 
 
-def prepare_site(state: State | None) -> _Row | None:
-    """SiteState dict to table row; pure Python, so the bridge runs it on its worker."""
-    return None if state is None else _Row.of(state)
+class RecordRow:
+    """One site straight from the core's immutable :class:`SiteRecord`: the row keeps
+    the record (shared with the service, nothing copied) and makes words and dicts
+    only when a view asks, so 10,000 sites cost a small object each.
+
+    ``focused`` and ``now`` are the service's at the time of reading, so
+    ``state()`` is exactly the SiteState the service would have answered then.
+    """
+
+    __slots__ = ("active", "focused", "hay_text", "key", "now", "record", "site")
+
+    def __init__(self, record: SiteRecord, focused: bool, now: float):
+        self.record = record
+        self.focused = focused
+        self.now = now
+        self.site = record.site
+        self.active = record.active
+        self.key: tuple[Any, str] = ((), "")
+        self.hay_text: str | None = None
+
+    @property
+    def supported(self) -> bool:
+        return self.record.sessions is not None
+
+    @property
+    def api(self) -> str:
+        return self.record.api
+
+    @property
+    def indicator(self) -> str | None:
+        return (self.active or "login") if self.supported else None
+
+    @property
+    def sessions(self) -> tuple[Session, ...]:
+        return tuple((s.email, status, s.bound_to.cookie_name if s.bound_to else None)
+                     for s, status in self.record.effective)
+
+    @property
+    def binding(self) -> str | None:
+        binding = self.record.binding
+        return binding.cookie_name if binding else None
+
+    @property
+    def pending(self) -> dict[str, Any] | None:
+        pending = self.record.pending
+        return pending.to_json() if pending else None
+
+    @property
+    def persistent(self) -> dict[str, Any] | None:
+        persistent = self.record.persistent_at(self.now)
+        return persistent.to_json() if persistent else None
+
+    @property
+    def attention(self) -> dict[str, Any] | None:
+        attention = self.record.attention
+        return attention.to_json() if attention else None
+
+    @property
+    def updated_at(self) -> float:
+        return self.record.updated_at
+
+    @property
+    def anonymous(self) -> bool:
+        return self.record.api == "login-status"
+
+    @property
+    def signed_in(self) -> bool:
+        return self.supported and (bool(self.active) or self.indicator not in (None, "login"))
+
+    def state(self) -> State:
+        return self.record.to_json(now=self.now, focused=self.focused)
+
+
+Row = _Row | RecordRow
+
+
+def prepare_site(state: State | Row | None) -> Row | None:
+    """SiteState dict to table row (rows pass through); pure Python, so the bridge
+    runs it on its worker."""
+    if state is None or isinstance(state, _Row | RecordRow):
+        return state
+    return _Row.of(state)
+
+
+def record_rows(records: list[SiteRecord], focused: str | None, now: float) -> list[Row]:
+    """Rows for the service's records (as read by ``SessionService.site_records``)."""
+    return [RecordRow(record, record.site == focused, now) for record in records]
+
+
+def _look(row: Row) -> tuple[icons.IconKind, bool]:
+    """:func:`icons.icon_for` of the row's state, without building the state."""
+    if not row.supported:
+        kind = icons.IconKind.NEUTRAL
+    elif row.pending:
+        kind = icons.IconKind.PENDING
+    elif row.signed_in:
+        kind = icons.IconKind.SIGNED_IN
+    else:
+        kind = icons.IconKind.LOGIN
+    return kind, bool(row.attention)
+
+
+def _hay(row: Row) -> str:
+    """The lower-cased text the search box matches, made at the first search."""
+    if row.hay_text is None:
+        row.hay_text = " ".join((row.site, row.active or "", SiteTableModel._text(row, 2),
+                                 SiteTableModel._text(row, 3))).lower()
+    return row.hay_text
 
 
 class _Table(QAbstractTableModel):
@@ -159,7 +263,7 @@ class SiteTableModel(_Table):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._rows: list[_Row] = []
+        self._rows: list[Row] = []
         self._index: dict[str, int] = {}
         self._undelivered: set[str] = set()
         self._sort_column = 0
@@ -182,7 +286,7 @@ class SiteTableModel(_Table):
         if role == _TOOLTIP:
             return describe.tooltip(row.state())
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
-            return icons.tray_icon(*row.look)
+            return icons.tray_icon(*_look(row))
         if role == Qt.ItemDataRole.FontRole and column == 1 and row.pending:
             font = QFont()
             font.setItalic(True)
@@ -192,7 +296,7 @@ class SiteTableModel(_Table):
         return None
 
     @staticmethod
-    def _text(row: _Row, column: int) -> str:
+    def _text(row: Row, column: int) -> str:
         if column == 0:
             return row.site
         if column == 1:
@@ -213,16 +317,18 @@ class SiteTableModel(_Table):
             return describe.when(row.updated_at)
         return ""
 
-    def _sort_key(self, row: _Row) -> tuple[Any, str]:
+    def _sort_key(self, row: Row) -> tuple[Any, str]:
         column = self._sort_column
         if column in (4, 5):
             value = (row.persistent or {}).get("expires") if column == 4 else row.updated_at
             moment = describe.parse_time(value)
             return (moment.timestamp() if moment else 0.0, row.site)
-        return (self._text(row, column).lower(), row.site)
+        text = self._text(row, column)
+        lowered = text.lower()  # site keys are lower-case already: keep one string, not two
+        return (text if lowered == text else lowered, row.site)
 
-    def _row(self, state: State | _Row) -> _Row:
-        row = state if isinstance(state, _Row) else _Row.of(state)
+    def _row(self, state: State | Row) -> Row:
+        row = state if isinstance(state, _Row | RecordRow) else _Row.of(state)
         if (row.attention or {}).get("code") in UNDELIVERED_CODES:
             self._undelivered.add(row.site)
         else:
@@ -243,7 +349,7 @@ class SiteTableModel(_Table):
         return self._index.get(site, -1)
 
     def matches(self, row: int, needle: str) -> bool:
-        return needle in self._rows[row].hay
+        return needle in _hay(self._rows[row])
 
     def undelivered_count(self) -> int:
         """Sites where an event could not reach any browser (the tray's badge)."""
@@ -265,7 +371,7 @@ class SiteTableModel(_Table):
 
     # -- writing --
 
-    def reset(self, states: list[State] | list[_Row]) -> None:
+    def reset(self, states: list[State] | list[Row]) -> None:
         """Replace everything (start-up only). Rows made by :func:`prepare_site` on a
         worker thread keep the expensive part off the GUI thread."""
         self.beginResetModel()
@@ -274,7 +380,7 @@ class SiteTableModel(_Table):
         self._sort_rows()
         self.endResetModel()
 
-    def apply(self, changes: dict[str, State | _Row | None]) -> None:
+    def apply(self, changes: dict[str, State | Row | None]) -> None:
         """Apply ``{site: state or None}`` row by row: update, move, insert or remove."""
         for site, state in changes.items():
             if state is None:
@@ -282,7 +388,7 @@ class SiteTableModel(_Table):
             else:
                 self._upsert(state)
 
-    def _upsert(self, state: State | _Row) -> None:
+    def _upsert(self, state: State | Row) -> None:
         row = self._row(state)
         site = row.site
         old = self._index.get(site)

@@ -166,3 +166,59 @@ def test_compact_rows_give_back_the_same_state(name: str) -> None:
     model.reset([original])
     assert model.state("example.com") == original
     assert model.undelivered_count() == (name == "UNDELIVERED")
+
+
+def test_rows_over_the_cores_records_say_what_rows_over_json_say(
+        qtmodeltester: Any, tmp_path: Any) -> None:
+    """The real app's rows keep the service's immutable records instead of JSON dicts:
+    same states, texts, icons, tooltips, order and filtering."""
+    from sessionmgr.service import SessionService
+    from sessionmgr.store.repository import Store
+
+    store = Store(tmp_path / "sites.sqlite3")
+    try:
+        service = SessionService(store)
+        cookie = {"type": "cookie", "cookie_name": "SID"}
+        service.declare("b.example", {"sessions": [
+            {"email": "bear@b.example", "bound_to": cookie},
+            {"email": "bob@b.example", "status": "passive"}], "cookies": ["SID"]})
+        service.declare("a.example", {"sessions": None, "focused": True})
+        service.declare("c.example", {"sessions": []})
+        service.declare("d.example", {"sessions": [{"email": "me@d.example"}],
+                                      "api": "login-status"})
+        service.declare("e.example", {"sessions": [{"email": "p@e.example", "status": "passive"},
+                                                   {"email": "q@e.example"}]})
+        service.login("e.example", "p@e.example", True)
+        service.declare("e.example", {"sessions": [{"email": "p@e.example"}]})
+        service.login("b.example", "bob@b.example")  # pending switch
+        records, focused, now = service.site_records()
+        from sessionmgr.gui.models import record_rows
+
+        by_record, by_json = SiteTableModel(), SiteTableModel()
+        by_record.reset(record_rows(records, focused, now))
+        by_json.reset(service.list_sites())
+        qtmodeltester.check(by_record, force_py=True)
+        assert by_record.states() == by_json.states() == service.list_sites()
+        assert (by_record.state("e.example") or {})["persistent"] is not None
+        roles = (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole,
+                 Qt.ItemDataRole.FontRole, Qt.ItemDataRole.ForegroundRole)
+        for column in range(6):
+            by_record.sort(column)
+            by_json.sort(column)
+            for row in range(by_json.rowCount()):
+                a, b = by_record.index(row, column), by_json.index(row, column)
+                assert [a.data(r) for r in roles] == [b.data(r) for r in roles]
+                icon_a = a.data(Qt.ItemDataRole.DecorationRole)
+                icon_b = b.data(Qt.ItemDataRole.DecorationRole)
+                assert (icon_a is None) == (icon_b is None)
+                if icon_a is not None:
+                    assert icon_a.cacheKey() == icon_b.cacheKey()
+        assert by_record.signed_in() == by_json.signed_in()
+        assert by_record.signed_in_accounts() == by_json.signed_in_accounts()
+        proxies = SiteFilterProxy(by_record), SiteFilterProxy(by_json)
+        for needle in ("bob", "sid", "e.ex", "nothing"):
+            for proxy in proxies:
+                proxy.set_needle(needle)
+            assert proxies[0].rowCount() == proxies[1].rowCount(), needle
+    finally:
+        store.close()
