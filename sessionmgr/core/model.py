@@ -20,6 +20,16 @@ MAX_COOKIE_NAME_LENGTH = 256
 MAX_SESSIONS = 100
 MAX_COOKIES = 500
 APIS = ("sessions", "login-status")
+# One string object per word a stored row repeats for every site and session
+# (JSON decoding makes a new one each time).
+_CONSTANTS = {
+    word: word
+    for word in ("active", "passive", "declared", "binding", "none", *APIS)
+}
+
+
+def _constant(word: Any) -> Any:
+    return _CONSTANTS.get(word, word)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,19 +254,43 @@ class SiteRecord:
 
     @classmethod
     def from_row(
-        cls, site: str, row: dict[str, Any], *, updated_at: float, pending: Event | None
+        cls,
+        site: str,
+        row: dict[str, Any],
+        *,
+        updated_at: float,
+        pending: Event | None,
+        bindings: dict[str, Binding] | None = None,
     ) -> SiteRecord:
+        """The stored form back. Loading many: pass one ``bindings`` dict to all, so
+        equal bindings are one object; statuses, sources and apis are the constants."""
+        shared = {} if bindings is None else bindings
+
+        def bound(data: dict[str, Any] | None) -> Binding | None:
+            if not data:
+                return None
+            name = data["cookie_name"]
+            value = shared.get(name)
+            if value is None:
+                value = shared[name] = Binding(name)
+            return value
+
         sessions = row.get("sessions")
-        binding = row.get("binding")
         persistent = row.get("persistent")
         intent = row.get("persist_intent")
         attention = row.get("attention")
+        constant = _constant
         return cls(
             site=site,
-            sessions=None if sessions is None else tuple(Session.from_json(s) for s in sessions),
-            binding=Binding(binding["cookie_name"]) if binding else None,
-            source=row.get("source", "none"),
-            api=row.get("api", "sessions"),
+            sessions=None
+            if sessions is None
+            else tuple(
+                Session(s["email"], constant(s.get("status", "active")), bound(s.get("bound_to")))
+                for s in sessions
+            ),
+            binding=bound(row.get("binding")),
+            source=constant(row.get("source", "none")),
+            api=constant(row.get("api", "sessions")),
             pending=pending,
             persistent=Persistent(persistent["id"], float(persistent["expires"]))
             if persistent
