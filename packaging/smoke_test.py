@@ -6,14 +6,19 @@
 
 Each run gets a temporary SESSIONMGR_HOME and checks:
 
-1. ``sessionmgr --version`` prints the version;
-2. ``sessionmgr serve --port 0`` writes endpoint.json, answers ``/v1/health`` and
-   ``/v1/openapi.json`` (package data), and on SIGTERM exits 0 within 5 s and
-   removes endpoint.json;
+1. ``sessionmgr-cli --version`` and ``sessionmgr --version`` print the version;
+2. ``sessionmgr-cli serve --port 0`` (the Qt-free command line; ``sessionmgr serve``
+   where there is no separate one, e.g. the .deb's /usr/bin) writes endpoint.json,
+   answers ``/v1/health`` and ``/v1/openapi.json`` (package data), and on SIGTERM
+   exits 0 within 5 s and removes endpoint.json; on Linux and macOS it must not
+   have loaded Qt (its mapped files are read while it runs);
 3. ``sessionmgr-helper`` (started as a browser starts it) answers with a
    ``status`` frame that sees that daemon, and exits when its stdin closes;
-4. the tray app (``QT_QPA_PLATFORM=offscreen sessionmgr``) does the same as 2.
-5. with ``--secret-service`` (Linux), a private D-Bus session with an unlocked
+4. the tray app (``QT_QPA_PLATFORM=offscreen sessionmgr``) does the same as 2,
+   and on Linux and macOS must have loaded Qt (so the check of 2 can tell);
+5. where ``sessionmgr-cli`` exists (not on Windows, where it cannot exec), it
+   started with no command hands over to the tray app: the same as 4;
+6. with ``--secret-service`` (Linux), a private D-Bus session with an unlocked
    gnome-keyring runs around all of it and the daemon must say it keeps its
    secrets in the keyring: that only happens when the frozen app carries the
    keyring backends *and* their entry-point metadata.
@@ -82,10 +87,14 @@ class SmokeFailure(Exception):
     pass
 
 
+# Shared objects that only a process with Qt loaded maps.
+QT_LIBRARY = re.compile(r"/(libQt6Core|libshiboken6|libpyside6)[^/]*$|/PySide6/Qt[A-Za-z]+\.")
+
+
 @dataclass
 class Build:
-    app: Path  # tray app and command line
-    cli: Path  # same with a console (differs on Windows only)
+    app: Path  # the tray app (Qt); also runs every command
+    cli: Path  # the command line without Qt (the app where there is no separate one)
     helper: Path
 
     @classmethod
@@ -189,9 +198,28 @@ def running(argv: list[str], env: dict[str, str], stderr_path: Path) -> Iterator
                 proc.wait()
 
 
+def qt_loaded(pid: int) -> bool | None:
+    """Whether the process maps Qt's libraries: /proc/PID/maps (Linux), lsof (macOS);
+    None where neither can tell (Windows)."""
+    try:
+        files = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    except OSError:
+        if WINDOWS or shutil.which("lsof") is None:
+            return None
+        listed = subprocess.run(["lsof", "-n", "-P", "-p", str(pid), "-F", "n"],
+                                capture_output=True, text=True, timeout=30)
+        files = [line[1:] for line in listed.stdout.splitlines() if line.startswith("n")]
+        if not files:
+            return None
+    return any(QT_LIBRARY.search(line) for line in files)
+
+
 def check_daemon(name: str, argv: list[str], env_extra: dict[str, str], checker: Checker,
-                 build: Build | None, work: Path, settle: float = 0.0) -> float:
-    """Start, health, (helper,) stop; return seconds from spawn to a healthy answer."""
+                 build: Build | None, work: Path, settle: float = 0.0,
+                 qt: bool | None = None) -> float:
+    """Start, health, (helper,) stop; return seconds from spawn to a healthy answer.
+
+    ``qt``: whether the process must (True) or must not (False) have loaded Qt."""
     home = Path(tempfile.mkdtemp(prefix="home-", dir=work))
     err_path = work / f"{name}.stderr"
     env = _env(home, env_extra)
@@ -203,6 +231,10 @@ def check_daemon(name: str, argv: list[str], env_extra: dict[str, str], checker:
             err = err_path.read_text(errors="replace")
             raise SmokeFailure(f"{name}: {e}; stderr:\n{err}") from None
         ready = time.monotonic() - started
+        loaded = qt_loaded(proc.pid)
+        if qt is not None and loaded is not None and loaded != qt:
+            checker.problems.append(f"{name}: Qt is {'not ' if not loaded else ''}loaded,"
+                                    f" expected {'it' if qt else 'a Qt-free process'}")
         status, spec = get_json(url + "/v1/openapi.json")
         if status != 200 or not isinstance(spec, dict) or not str(spec.get("openapi", "")
                                                                    ).startswith("3.1"):
@@ -271,13 +303,16 @@ def check_helper(build: Build, env: dict[str, str], checker: Checker, work: Path
 
 
 def check_version(build: Build, checker: Checker) -> None:
-    from_cli = subprocess.run([str(build.cli), "--version"], capture_output=True, text=True,
+    for exe in dict.fromkeys((build.cli, build.app)):
+        if WINDOWS and exe == build.app:
+            continue  # windowed: no stdout
+        done = subprocess.run([str(exe), "--version"], capture_output=True, text=True,
                               timeout=60, env=_env(Path(tempfile.gettempdir())))
-    if from_cli.returncode != 0 or not re.fullmatch(r"sessionmgr \d+\.\d+\.\d+\S*\n",
-                                                    from_cli.stdout):
-        checker.problems.append(
-            f"--version: status {from_cli.returncode}, stdout {from_cli.stdout!r}")
-    checker.stderr("--version", from_cli.stderr)
+        if done.returncode != 0 or not re.fullmatch(r"sessionmgr \d+\.\d+\.\d+\S*\n",
+                                                    done.stdout):
+            checker.problems.append(
+                f"{exe.name} --version: status {done.returncode}, stdout {done.stdout!r}")
+        checker.stderr(f"{exe.name} --version", done.stderr)
 
 
 # -- a private Secret Service (Linux): D-Bus session bus + unlocked gnome-keyring --------
@@ -349,14 +384,21 @@ def run(build: Build, *, secret_service_env: dict[str, str] | None, work: Path) 
             return [f"missing executable {missing}"]
     check_version(build, checker)
     serve = check_daemon("serve", [str(build.cli), "serve", "--port", "0"], extra, checker,
-                         build, work)
-    print(f"ok: serve answered /v1/health after {serve:.2f} s")
+                         build, work, qt=False)
+    print(f"ok: {build.cli.name} serve answered /v1/health after {serve:.2f} s")
     tray_checker = Checker(secret_service=checker.secret_service, offscreen=True)
     tray_env = {**extra, "QT_QPA_PLATFORM": "offscreen"}
     tray_env.pop("DISPLAY", None)
     tray = check_daemon("tray", [str(build.app)], tray_env, tray_checker, None, work,
-                        settle=TRAY_SETTLE)
+                        settle=TRAY_SETTLE, qt=True)
     print(f"ok: offscreen tray answered /v1/health after {tray:.2f} s")
+    if build.cli != build.app and not WINDOWS:
+        # Windows: sessionmgr-cli.exe runs sessionmgr.exe as a child (no exec), so
+        # stopping it would not stop the tray; that path is not smoke-tested there.
+        tray = check_daemon("tray (sessionmgr-cli, no command)", [str(build.cli)], tray_env,
+                            tray_checker, None, work, settle=TRAY_SETTLE, qt=True)
+        print(f"ok: {build.cli.name} without a command started the tray:"
+              f" /v1/health after {tray:.2f} s")
     return checker.problems + tray_checker.problems
 
 

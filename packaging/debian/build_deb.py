@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,9 @@ APP_ID = "org.sessionmgr.SessionManager"
 DEBIAN_REVISION = "1"
 PREFIX = Path("opt/sessionmgr")
 HOST_PATH = Path("/usr/bin/sessionmgr-helper")
+EXECUTABLES = ("sessionmgr", "sessionmgr-cli", "sessionmgr-helper")
+# Tray-app options: with nothing but these, `sessionmgr` starts the tray.
+TRAY_OPTIONS = ("--require-keyring",)
 # The system-wide native-messaging host directories of Debian's browsers.
 MANIFEST_DIRS = {
     "chromium": Path("etc/chromium/native-messaging-hosts"),
@@ -95,9 +99,35 @@ def shared_library_depends(tree: Path) -> list[str]:
     return sorted(packages)
 
 
+def dispatcher(prefix: Path = Path("/") / PREFIX) -> str:
+    """/usr/bin/sessionmgr: the tray app is the Qt executable; every command, --version
+    and --help run the Qt-free one, which starts without loading Qt. POSIX sh only.
+
+    Anything but the tray's own options goes to the command line, so a command
+    added to cli.py needs no change here; an unknown option gets argparse's error
+    from it, and no command at all reaches the tray either way (sessionmgr-cli
+    hands over to sessionmgr)."""
+    tray_options = " | ".join(TRAY_OPTIONS)
+    cli, tray = (shlex.quote(str(prefix / name)) for name in ("sessionmgr-cli", "sessionmgr"))
+    return f"""#!/bin/sh
+# sessionmgr: with no command (the tray app) run the Qt executable; with a command
+# (serve, status, sites, ...), --version or --help run the command line without Qt,
+# which starts faster. Both are the same program ({prefix}/, see sessionmgr(1)).
+for arg in "$@"; do
+  case $arg in
+    {tray_options}) ;;
+    *) exec {cli} "$@" ;;
+  esac
+done
+exec {tray} "$@"
+"""
+
+
 def build(dist: Path, out: Path, compression: str = "xz") -> Path:
-    if not (dist / "sessionmgr").is_file():
-        raise SystemExit(f"no frozen build in {dist}; run pyinstaller packaging/sessionmgr.spec")
+    missing = [name for name in EXECUTABLES if not (dist / name).is_file()]
+    if missing:
+        raise SystemExit(f"no frozen build in {dist} (missing {missing});"
+                         " run pyinstaller packaging/sessionmgr.spec")
     arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
                           check=True).stdout.strip()
     version = f"{__version__}-{DEBIAN_REVISION}"
@@ -105,12 +135,15 @@ def build(dist: Path, out: Path, compression: str = "xz") -> Path:
     shutil.rmtree(work, ignore_errors=True)
     tree = work / "root"
 
-    # The frozen app, and the commands on PATH as symlinks (the bootloader finds its
-    # _internal folder through /proc/self/exe, so a symlink works).
+    # The frozen app, and the commands on PATH: sessionmgr-helper as a symlink (the
+    # bootloader finds its _internal folder through /proc/self/exe, so a symlink
+    # works), sessionmgr as a small sh script that picks the tray app (Qt) or the
+    # Qt-free command line.
     shutil.copytree(dist, tree / PREFIX, symlinks=True)
     (tree / "usr/bin").mkdir(parents=True)
-    for name in ("sessionmgr", "sessionmgr-helper"):
-        (tree / "usr/bin" / name).symlink_to(f"/{PREFIX}/{name}")
+    (tree / "usr/bin/sessionmgr-helper").symlink_to(f"/{PREFIX}/sessionmgr-helper")
+    dispatch = tree / "usr/bin/sessionmgr"
+    write(dispatch, dispatcher())
 
     # Desktop integration: launcher, icons, AppStream. No autostart entry: the
     # app writes ~/.config/autostart itself when the user turns it on.
@@ -144,7 +177,7 @@ def build(dist: Path, out: Path, compression: str = "xz") -> Path:
     # Strip shared objects as dh_strip does (never the executables: PyInstaller
     # appends the program's archive to the bootloader). Then permissions: dirs and
     # the executables 0755, everything else (shared objects too) 0644.
-    executables = {tree / PREFIX / name for name in ("sessionmgr", "sessionmgr-helper")}
+    executables = {tree / PREFIX / name for name in EXECUTABLES} | {dispatch}
     shared = [p for p in (tree / PREFIX).rglob("*") if p.is_file() and not p.is_symlink()
               and p not in executables and _is_elf(p)]
     subprocess.run(["strip", "--strip-unneeded", "--remove-section=.comment",

@@ -8,6 +8,9 @@ app="dist/Session Manager.app"
 [ -d "$app" ] || { echo "no $app: run pyinstaller packaging/sessionmgr.spec on macOS" >&2; exit 1; }
 # A menu-bar app: LSUIElement must be set, or it shows a Dock icon.
 [ "$(plutil -extract LSUIElement raw "$app/Contents/Info.plist")" = "true" ]
+# Finder starts the tray app (Qt); the command line without Qt is beside it.
+[ "$(plutil -extract CFBundleExecutable raw "$app/Contents/Info.plist")" = "sessionmgr" ]
+[ -x "$app/Contents/MacOS/sessionmgr-cli" ] && [ -x "$app/Contents/MacOS/sessionmgr-helper" ]
 version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' sessionmgr/__init__.py)
 stage=build/dmg
 rm -rf "$stage" && mkdir -p "$stage"

@@ -1,12 +1,15 @@
 """The .deb: build it, install it on this machine, run it, purge it, nothing left.
 
-Builds the PyInstaller folder and the .deb (gzip, the fast compression: the
-release build uses xz, same contents), ``dpkg -i``s it, runs the installed
-``/usr/bin/sessionmgr --version`` and packaging/smoke_test.py against
-``/usr/bin`` inside a private gnome-keyring (so the bundled keyring backends are
-proven), checks the native-messaging manifests, desktop entry, icons and
-metainfo, runs lintian, then ``dpkg --purge``s and checks that every file the
-package installed, and every directory it created, is gone.
+Builds the PyInstaller folder (and smoke-tests it: ``sessionmgr-cli`` serves
+without Qt and hands over to the tray without a command) and the .deb (gzip, the
+fast compression: the release build uses xz, same contents), ``dpkg -i``s it,
+runs the installed ``/usr/bin/sessionmgr --version`` and
+packaging/smoke_test.py against ``/usr/bin`` inside a private gnome-keyring (so
+the bundled keyring backends are proven, and the /usr/bin/sessionmgr script
+sends ``serve`` to the Qt-free executable and the tray to the Qt one), checks
+the native-messaging manifests, desktop entry, icons and metainfo, runs
+lintian, then ``dpkg --purge``s and checks that every file the package
+installed, and every directory it created, is gone.
 
 Needs root and dpkg (it installs a system package); skipped elsewhere, and
 skipped when a sessionmgr package is already installed (it would purge it).
@@ -57,16 +60,33 @@ def _installed() -> bool:
 
 
 @pytest.fixture(scope="module")
-def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def frozen(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if _installed():
         pytest.skip("a sessionmgr package is installed here; this test would purge it")
-    tmp = tmp_path_factory.mktemp("deb")
+    tmp = tmp_path_factory.mktemp("frozen")
     _run([sys.executable, "-m", "PyInstaller", str(ROOT / "packaging" / "sessionmgr.spec"),
           "--noconfirm", "--distpath", str(tmp / "dist"), "--workpath", str(tmp / "work")])
+    return tmp / "dist" / "sessionmgr"
+
+
+@pytest.fixture(scope="module")
+def deb(frozen: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("deb")
     out = _run([sys.executable, str(ROOT / "packaging" / "debian" / "build_deb.py"),
-                "--dist", str(tmp / "dist" / "sessionmgr"), "--out", str(tmp),
-                "--compression", "gzip"])
+                "--dist", str(frozen), "--out", str(tmp), "--compression", "gzip"])
     return Path(out.stdout.strip().splitlines()[-1])
+
+
+def test_frozen_folder_runs(frozen: Path, tmp_path: Path) -> None:
+    """The folder itself: sessionmgr-cli (no Qt) serves, and starts the tray without a command."""
+    assert sorted(p.name for p in frozen.iterdir()) == [
+        "_internal", "sessionmgr", "sessionmgr-cli", "sessionmgr-helper"]
+    smoke = subprocess.run(
+        [sys.executable, str(ROOT / "packaging" / "smoke_test.py"), "--dist", str(frozen)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    assert "sessionmgr-cli serve answered" in smoke.stdout
+    assert "sessionmgr-cli without a command started the tray" in smoke.stdout
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +111,20 @@ def test_installed_app_runs(installed: list[Path], tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "packaging" / "smoke_test.py"), "--bin", "/usr/bin",
          "--secret-service"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+
+
+def test_usr_bin_sessionmgr_picks_the_executable(installed: list[Path]) -> None:
+    """/usr/bin/sessionmgr is the POSIX sh script; the Qt-free executable is installed."""
+    script = Path("/usr/bin/sessionmgr")
+    assert not script.is_symlink() and script.read_text().startswith("#!/bin/sh\n")
+    assert script.stat().st_mode & 0o777 == 0o755
+    sys.path.insert(0, str(ROOT / "packaging" / "debian"))
+    import build_deb
+
+    assert script.read_text() == build_deb.dispatcher()
+    for name in ("sessionmgr", "sessionmgr-cli", "sessionmgr-helper"):
+        assert Path("/opt/sessionmgr", name) in installed
+        assert Path("/opt/sessionmgr", name).stat().st_mode & 0o777 == 0o755
 
 
 def test_manifests_desktop_entry_icons_metainfo(installed: list[Path]) -> None:
