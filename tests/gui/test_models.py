@@ -220,5 +220,7 @@ def test_rows_over_the_cores_records_say_what_rows_over_json_say(
             for proxy in proxies:
                 proxy.set_needle(needle)
             assert proxies[0].rowCount() == proxies[1].rowCount(), needle
+        assert [r.search_text() for r in by_record._rows] == \
+            [r.search_text() for r in by_json._rows]
     finally:
         store.close()
