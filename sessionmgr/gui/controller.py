@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
 from sessionmgr import settings as settings_io
-from sessionmgr.gui import autostart, describe
+from sessionmgr.gui import describe
 from sessionmgr.gui.bridge import Bridge
 from sessionmgr.gui.doorhanger import Doorhanger
 from sessionmgr.gui.models import EventsModel, HelpersModel, SiteTableModel, prepare_site
@@ -260,6 +260,8 @@ class Controller(QObject):
         self.set_paused(not self.settings.notifications, save=False)
         self.bridge.call(settings_io.save, replace(self.settings), what="Save settings")
         if old.start_at_login != self.settings.start_at_login:
+            from sessionmgr.gui import autostart  # only when the setting changes
+
             self.bridge.call(autostart.set_start_at_login, self.settings.start_at_login,
                              what="Change start at login")
 

@@ -81,3 +81,34 @@ def test_a_headless_daemon_on_the_same_home_is_reported(running: Any, capsys: An
     assert app.run(["sessionmgr"], exec_=False) == 1
     assert "sessionmgr:" in capsys.readouterr().err
     assert app.current() is running
+
+
+def test_ready_is_reported_once_every_site_is_in(home: Path, qtbot: Any, capsys: Any,
+                                                 monkeypatch: Any) -> None:
+    """The benchmarks' "ready": tray (or window) shown and its sites loaded, not before."""
+    from sessionmgr import paths
+    from sessionmgr.service import SessionService
+    from sessionmgr.store.repository import Store
+
+    store = Store(paths.database_path())
+    try:
+        service = SessionService(store)
+        for i in range(30):
+            service.declare(f"s{i:02d}.example", {"sessions": [{"email": f"u{i}@x"}]})
+    finally:
+        store.close()
+    monkeypatch.setenv("SESSIONMGR_REPORT_READY", "1")
+    assert app.run(["sessionmgr"], exec_=False) == 0
+    try:
+        current = app.current()
+        assert current is not None
+        out = [capsys.readouterr().out]
+        assert "sessionmgr: ready" not in out[0]
+        rows_when_ready: list[int] = []
+        current.controller.loaded.connect(
+            lambda: rows_when_ready.append(current.controller.sites.rowCount()))
+        qtbot.waitUntil(lambda: out.append(capsys.readouterr().out) or
+                        "sessionmgr: ready http://127.0.0.1:" in "".join(out))
+        assert rows_when_ready == [30]
+    finally:
+        app.shutdown()
