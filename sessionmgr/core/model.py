@@ -22,14 +22,10 @@ MAX_COOKIES = 500
 APIS = ("sessions", "login-status")
 # One string object per word a stored row repeats for every site and session
 # (JSON decoding makes a new one each time).
-_CONSTANTS = {
+_CONSTANTS: dict[str, Any] = {
     word: word
     for word in ("active", "passive", "declared", "binding", "none", *APIS)
 }
-
-
-def _constant(word: Any) -> Any:
-    return _CONSTANTS.get(word, word)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,22 +271,28 @@ class SiteRecord:
                 value = shared[name] = Binding(name)
             return value
 
-        sessions = row.get("sessions")
+        word = _CONSTANTS.get
+        sessions: tuple[Session, ...] | None = None
+        if (declared := row.get("sessions")) is not None:
+            made = []
+            for data in declared:  # the hot loop of a start-up: plain calls, no helpers
+                status = data.get("status", "active")
+                cookie = data.get("bound_to")
+                made.append(
+                    Session(data["email"], word(status, status), bound(cookie) if cookie else None)
+                )
+            sessions = tuple(made)
         persistent = row.get("persistent")
         intent = row.get("persist_intent")
         attention = row.get("attention")
-        constant = _constant
+        source = row.get("source", "none")
+        api = row.get("api", "sessions")
         return cls(
             site=site,
-            sessions=None
-            if sessions is None
-            else tuple(
-                Session(s["email"], constant(s.get("status", "active")), bound(s.get("bound_to")))
-                for s in sessions
-            ),
+            sessions=sessions,
             binding=bound(row.get("binding")),
-            source=constant(row.get("source", "none")),
-            api=constant(row.get("api", "sessions")),
+            source=word(source, source),
+            api=word(api, api),
             pending=pending,
             persistent=Persistent(persistent["id"], float(persistent["expires"]))
             if persistent

@@ -149,6 +149,8 @@ class Store:
                 )
             }
             bindings: dict[str, Binding] = {}
+            rows = conn.cursor()
+            rows.row_factory = None  # plain tuples: no sqlite3.Row per site
             return [
                 SiteRecord.from_row(
                     site,
@@ -157,7 +159,7 @@ class Store:
                     pending=pending.get(pending_event) if pending_event else None,
                     bindings=bindings,
                 )
-                for site, state, pending_event, updated_at in conn.execute(
+                for site, state, pending_event, updated_at in rows.execute(
                     "SELECT site, state, pending_event, updated_at FROM sites ORDER BY site"
                 )
             ]
