@@ -53,7 +53,7 @@ def test_tampered_assertions_never_verify_nor_burn_the_nonce(data: st.DataObject
     kit = make_kit(clock)
     assertion = fresh(kit, clock)
     kind = data.draw(st.sampled_from(["replace", "insert", "delete", "truncate"]))
-    i = data.draw(st.integers(0, len(assertion) - 1))
+    i = data.draw(st.integers(0, 1 << 16)) % len(assertion)  # replayable whatever the length
     if kind == "replace":
         c = data.draw(st.sampled_from(B64).filter(lambda c: c != assertion[i]))
         tampered = assertion[:i] + c + assertion[i + 1:]

@@ -149,9 +149,13 @@ class TokenMachine(RuleBasedStateMachine):
     @rule(target=tokens, held=tokens, data=st.data())
     def tamper(self, held: Held, data: st.DataObject) -> Held:
         token = held.token
-        i = data.draw(st.integers(0, len(token) - 1), label="position")
+        # A token's length and characters differ from run to run (each run's random
+        # key ids compress differently), so draw choices that do not depend on them:
+        # otherwise hypothesis cannot replay a case and reports a flaky strategy.
+        i = data.draw(st.integers(0, 1 << 16), label="position") % len(token)
         alphabet = string.ascii_letters + string.digits + "-_."
-        c = data.draw(st.sampled_from(alphabet.replace(token[i], "")), label="char")
+        pick = data.draw(st.integers(0, len(alphabet) - 1), label="char")
+        c = alphabet[pick] if alphabet[pick] != token[i] else alphabet[pick - 1]
         how = data.draw(st.sampled_from(["replace", "insert", "delete"]), label="how")
         if how == "replace":
             bad = token[:i] + c + token[i + 1:]
@@ -428,7 +432,7 @@ def test_fuzz_mutated_real_tokens_raise_only_token_errors(data: st.DataObject) -
     kid, _, rest = token.partition(".")
     # Keep the kid so the parser gets past key selection into itsdangerous.
     junk = data.draw(st.text(alphabet=string.printable + "é\x00", max_size=60))
-    cut = data.draw(st.integers(0, len(rest)))
+    cut = data.draw(st.integers(0, 1 << 16)) % (len(rest) + 1)  # lengths vary run to run
     mutated = f"{kid}.{rest[:cut]}{junk}{rest[cut:]}"
     if mutated == token:
         return
