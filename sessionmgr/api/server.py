@@ -13,6 +13,7 @@ import http.server
 import json
 import logging
 import socket
+import socketserver
 import threading
 import time
 import urllib.parse
@@ -202,7 +203,10 @@ class ApiServer(http.server.ThreadingHTTPServer):
     def server_bind(self) -> None:
         with contextlib.suppress(AttributeError, OSError):  # no other local user may steal the port
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)  # type: ignore[attr-defined]
-        super().server_bind()
+        # TCPServer's bind, not HTTPServer's: that one asks the resolver for our own
+        # name (getfqdn), a lookup a loopback daemon never needs at start-up.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = "127.0.0.1", int(self.server_address[1])
 
     @property
     def url(self) -> str:
