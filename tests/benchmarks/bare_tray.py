@@ -1,7 +1,8 @@
 """The baseline for start-up, memory and idle: a bare PySide6 app with one tray icon.
 
 Prints ``bare: ready`` once ``QSystemTrayIcon.show()`` has run and the event
-loop turns (the same signal ``sessionmgr`` gives with SESSIONMGR_REPORT_READY),
+loop turns (``sessionmgr`` gives its ready with SESSIONMGR_REPORT_READY once it
+has also loaded every site into the GUI; the bare app has nothing to load),
 then quits; with ``--stay`` it idles (no timer) until SIGTERM ends it.
 """
 
