@@ -14,6 +14,7 @@ JSON is (max-min)/median over those repeats, i.e. how noisy the machine was.
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import json
 import os
@@ -31,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
-from common import HERE, PYTHON, median, percentile, spread
+from common import HERE, PYTHON, ROOT, median, percentile, spread
 
 SECTIONS = ("startup", "idle", "declarations", "events", "scale", "gui")
 
@@ -488,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown section(s) {sorted(unknown)}; choose from {SECTIONS}")
     res = Results()
     started = time.perf_counter()
+    # Like an installed build, start from bytecode: with PYTHONDONTWRITEBYTECODE set
+    # (as on these machines) every start would otherwise compile sessionmgr afresh.
+    compileall.compile_dir(str(ROOT / "sessionmgr"), quiet=1)
     meta = machine()
     with common.temp_dir() as work, display(args.platform) as qt:
         meta["qt_platform"] = qt["QT_QPA_PLATFORM"]
