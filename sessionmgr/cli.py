@@ -37,60 +37,45 @@ class CliError(Exception):
 
 
 class Client:
-    """The running daemon, found through endpoint.json and its owner token."""
+    """The running daemon, as its owner: the helper's loopback client with the token
+    from endpoint.json (which a helper never reads)."""
 
     def __init__(self) -> None:
-        import requests
+        from sessionmgr.helper.daemon_client import DaemonClient, DaemonUnavailable, read_endpoint
 
         endpoint = paths.endpoint_path()
         try:
-            info = json.loads(endpoint.read_text(encoding="utf-8"))
-            self.url, self._token = info["url"], info["token"]
-        except FileNotFoundError:
-            raise CliError(
-                f"sessionmgr is not running (no {endpoint}); start it with `sessionmgr` or"
-                " `sessionmgr serve`"
-            ) from None
+            self.url = read_endpoint(endpoint).url
+            self._token = str(json.loads(endpoint.read_text(encoding="utf-8"))["token"])
+        except DaemonUnavailable as exc:
+            raise CliError(f"{exc}; start it with `sessionmgr` or `sessionmgr serve`") from None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CliError(f"cannot read {endpoint}: {exc}") from None
-        self._session = requests.Session()
-        self._session.trust_env = False
+        self._daemon = DaemonClient(endpoint)
 
     def call(
         self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any
     ) -> Any:
-        import requests
+        import urllib.parse
 
+        from sessionmgr.helper.daemon_client import DaemonError, DaemonUnavailable
+
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
         try:
-            response = self._session.request(
+            return self._daemon.request(
                 method,
-                self.url + path,
-                json=body if method in ("POST", "PUT", "PATCH") else None,
-                params={k: v for k, v in params.items() if v is not None} or None,
-                headers={"Authorization": f"Bearer {self._token}"},
-                timeout=(2, 30),
-                allow_redirects=False,
+                f"{path}?{query}" if query else path,
+                token=self._token,
+                body=body if method in ("POST", "PUT", "PATCH") else None,
+                timeout=30,
             )
-        except requests.ConnectionError:
+        except DaemonUnavailable:
             raise CliError(
                 f"sessionmgr is not answering at {self.url}; it may have stopped uncleanly."
                 " Start it again with `sessionmgr` or `sessionmgr serve`"
             ) from None
-        if response.status_code == 204:
-            return None
-        try:
-            data = response.json()
-        except ValueError:
-            raise CliError(
-                f"unexpected answer from sessionmgr (HTTP {response.status_code})"
-            ) from None
-        if response.status_code >= 400:
-            error = data.get("error", {}) if isinstance(data, dict) else {}
-            raise CliError(
-                f"{error.get('message', 'request failed')}"
-                f" [{error.get('code', response.status_code)}]"
-            )
-        return data
+        except DaemonError as exc:
+            raise CliError(f"{exc.message} [{exc.code}]") from None
 
 
 def _print_json(data: Any) -> None:

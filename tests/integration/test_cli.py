@@ -145,3 +145,14 @@ def test_install_browser_helper_writes_and_removes_a_manifest(tmp_path: Path) ->
         "--uninstall",
     )
     assert removed.returncode == 0 and not manifest.exists()
+
+
+def test_events_filter_by_site_and_limit(daemon: DaemonProcess) -> None:
+    for site in ("a.example", "b.example"):
+        cli(daemon.home, "declare", site, "--sessions", '[{"email": "x"}]')
+        cli(daemon.home, "logout", site)
+    only_a = json.loads(cli(daemon.home, "events", "--site", "A.example", "--json").stdout)
+    assert [e["site"] for e in only_a] == ["a.example"]
+    assert len(json.loads(cli(daemon.home, "events", "--limit", "1", "--json").stdout)) == 1
+    bad = cli(daemon.home, "events", "--limit", "0")
+    assert bad.returncode == 1 and "limit" in bad.stderr
