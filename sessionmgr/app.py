@@ -22,16 +22,20 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QLockFile, QObject, QSocketNotifier, QTimer, Signal
+import shiboken6
+from PySide6.QtCore import QIODevice, QLockFile, QObject, QSocketNotifier, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from sessionmgr import paths
 from sessionmgr.errors import SessionmgrError
+
+if TYPE_CHECKING:
+    from PySide6.QtNetwork import QLocalServer
 
 log = logging.getLogger("sessionmgr.app")
 
@@ -40,7 +44,10 @@ APP_ID = "org.sessionmgr.SessionManager"
 
 class SingleInstance(QObject):
     """One tray app per user (per ``SESSIONMGR_HOME``): a lock file says who runs,
-    a local socket lets a second launch ask the first to open its doorhanger."""
+    a local socket lets a second launch ask the first to open its doorhanger.
+
+    The socket (QtNetwork: ~5 ms of imports) is opened by :meth:`listen` once the app
+    has settled, not on the way to the tray; a launch in between waits for it."""
 
     activated = Signal()
 
@@ -50,11 +57,19 @@ class SingleInstance(QObject):
         digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
         self.name = f"sessionmgr-{os.getuid() if hasattr(os, 'getuid') else 0}-{digest}"
         self._server: QLocalServer | None = None
+        self._locked = False
 
     def acquire(self) -> bool:
         """Become the instance, or return False when another one holds the lock."""
-        if not self._lock.tryLock(200):
-            return False
+        self._locked = self._lock.tryLock(200)
+        return self._locked
+
+    def listen(self) -> None:
+        """Answer later launches (idempotent)."""
+        if self._server is not None or not self._locked:
+            return
+        from PySide6.QtNetwork import QLocalServer
+
         QLocalServer.removeServer(self.name)  # a socket left behind by a crash
         server = QLocalServer(self)
         server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
@@ -62,33 +77,49 @@ class SingleInstance(QObject):
             log.warning("single-instance socket unavailable: %s", server.errorString())
         server.newConnection.connect(self._on_connection)
         self._server = server
-        return True
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None and self._server.isListening()
 
     def _on_connection(self) -> None:
         while self._server is not None and (conn := self._server.nextPendingConnection()):
-            conn.readyRead.connect(lambda c=conn: self._on_message(c))
+            conn.readyRead.connect(self._on_message)
             conn.disconnected.connect(conn.deleteLater)
 
-    def _on_message(self, conn: QLocalSocket) -> None:
-        if bytes(conn.readAll().data()).strip() == b"open":
-            self.activated.emit()
+    def _on_message(self) -> None:
+        conn = self.sender()
+        if isinstance(conn, QIODevice) and bytes(conn.readAll().data()).strip() == b"open":
+            # Queued: what it opens is built after this socket's signal has returned.
+            QTimer.singleShot(0, self, self.activated.emit)
 
-    def ask_running_instance(self) -> bool:
-        """Second launch: tell the first one to open its doorhanger."""
-        conn = QLocalSocket()
-        conn.connectToServer(self.name)
-        if not conn.waitForConnected(2000):
-            return False
-        conn.write(b"open\n")
-        ok = conn.waitForBytesWritten(2000)
-        conn.disconnectFromServer()
-        return ok
+    def ask_running_instance(self, timeout: float = 5.0) -> bool:
+        """Second launch: tell the first one to open its doorhanger (waiting while
+        the first one is still starting and not listening yet)."""
+        from PySide6.QtCore import QThread
+        from PySide6.QtNetwork import QLocalSocket
+
+        deadline = time.monotonic() + timeout
+        while True:
+            conn = QLocalSocket()
+            conn.connectToServer(self.name)
+            if conn.waitForConnected(2000):
+                conn.write(b"open\n")
+                ok = conn.waitForBytesWritten(2000)
+                conn.disconnectFromServer()
+                return bool(ok)
+            if time.monotonic() >= deadline:
+                return False
+            QThread.msleep(50)  # not listening yet: retry until the deadline
 
     def release(self) -> None:
         if self._server is not None:
             self._server.close()
+            shiboken6.delete(self._server)  # now, with its connections, not at some collection
             self._server = None
-        self._lock.unlock()
+        if self._locked:
+            self._lock.unlock()
+            self._locked = False
 
 
 class _SignalWaker(QObject):
@@ -238,6 +269,7 @@ def run(argv: list[str], *, exec_: bool = True, require_keyring: bool = False) -
         # Benchmarks: the tray is shown, the first snapshot of every site is in (menu and
         # doorhanger are current) and the event loop turns.
         controller.loaded.connect(lambda: print(f"sessionmgr: ready {daemon.url}", flush=True))
+    controller.settled.connect(instance.listen)
     controller.start()
     linecache.clearcache()  # the sources PySide6's import hook read (only tracebacks use it)
     if not exec_:

@@ -3,16 +3,18 @@ commands that talk to the running daemon through its loopback API."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import signal
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sessionmgr import __version__, paths
+
+if TYPE_CHECKING:  # argparse loads only when there are arguments to parse
+    import argparse
 
 EXAMPLES = """\
 examples:
@@ -314,6 +316,8 @@ def _quote(value: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="sessionmgr",
         description="See who you are signed in as on every site; log in, log out or switch"
@@ -402,9 +406,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
+        if not arguments:
+            # The tray app, started at every login: no parser to build (argparse and every
+            # subcommand's imports cost ~10 ms of start-up).
+            from sessionmgr.app import run
+
+            return run(sys.argv[:1])
+        args = build_parser().parse_args(arguments)
         return int(args.func(args) or 0)
     except CliError as exc:
         print(f"sessionmgr: {exc}", file=sys.stderr)

@@ -12,19 +12,19 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
-from PySide6.QtCore import QObject, QRect, Signal
+from PySide6.QtCore import QObject, QRect, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
 from sessionmgr import settings as settings_io
 from sessionmgr.gui import describe
 from sessionmgr.gui.bridge import Bridge
-from sessionmgr.gui.doorhanger import Doorhanger
 from sessionmgr.gui.models import EventsModel, HelpersModel, SiteTableModel, prepare_site
 from sessionmgr.gui.tray import Tray
 from sessionmgr.settings import Settings
 
 if TYPE_CHECKING:  # imported when first shown: start-up only needs the tray
     from sessionmgr.gui.dialogs import LogoutAllDialog, PairingDialog
+    from sessionmgr.gui.doorhanger import Doorhanger
     from sessionmgr.gui.sessions_window import SessionsWindow
 
 log = logging.getLogger("sessionmgr.gui")
@@ -37,7 +37,10 @@ class Controller(QObject):
 
     notified = Signal(str, str)  # title, text (also shown by the tray when not paused)
     quit_requested = Signal()
-    loaded = Signal()  # once, when the first snapshot is in: tray, menu and doorhanger current
+    loaded = Signal()  # once, when the first snapshot is in: tray and menu current
+    settled = Signal()  # once, a moment after loaded, when what start-up deferred is done
+
+    SETTLE_MS = 200
 
     def __init__(self, service: Any, settings: Settings | None = None, *,
                  tray_available: bool | None = None, parent: QObject | None = None):
@@ -48,7 +51,7 @@ class Controller(QObject):
         self.events = EventsModel(self)
         self.helpers = HelpersModel(self)
         self.focused: str | None = None
-        self.doorhanger = Doorhanger()
+        self._doorhanger: Doorhanger | None = None
         self._window: SessionsWindow | None = None
         self.pairing_dialogs: dict[str, PairingDialog] = {}
         self._seen_pairings: set[str] = set()
@@ -66,12 +69,6 @@ class Controller(QObject):
         b.helpers_changed.connect(self._on_helpers)
         b.pairings_changed.connect(self._on_pairings)
         b.error.connect(self._on_error)
-
-        d = self.doorhanger
-        d.login_requested.connect(b.login)
-        d.logout_requested.connect(b.logout)
-        d.cancel_persistent_requested.connect(b.cancel_persistent)
-        d.sessions_window_requested.connect(self.show_sessions_window)
 
         if self.tray is not None:
             t = self.tray
@@ -97,7 +94,32 @@ class Controller(QObject):
                 "This desktop has no system tray, so Session Manager shows this window "
                 "instead. Closing it leaves Session Manager running: start it again to "
                 "bring the window back.")
-        self.bridge.refresh_all(done=self.loaded.emit)
+        self.bridge.refresh_all(done=self._on_loaded)
+
+    def _on_loaded(self) -> None:
+        self.loaded.emit()
+        # The doorhanger (its module, the widget style, fonts: ~15 ms) is built just
+        # after start-up instead of on the way to the tray, so the first click finds it.
+        QTimer.singleShot(self.SETTLE_MS, self, self._warm_up)
+
+    def _warm_up(self) -> None:
+        if not self._closed:
+            self.doorhanger  # noqa: B018 - built for its side effect
+            self.settled.emit()
+
+    @property
+    def doorhanger(self) -> Doorhanger:
+        """The popup, built on first use."""
+        if self._doorhanger is None:
+            from sessionmgr.gui.doorhanger import Doorhanger
+
+            d = self._doorhanger = Doorhanger()
+            b = self.bridge
+            d.login_requested.connect(b.login)
+            d.logout_requested.connect(b.logout)
+            d.cancel_persistent_requested.connect(b.cancel_persistent)
+            d.sessions_window_requested.connect(self.show_sessions_window)
+        return self._doorhanger
 
     def close(self) -> None:
         """Stop talking to the service and destroy the windows now, while Qt is whole
@@ -106,7 +128,9 @@ class Controller(QObject):
             return
         self._closed = True
         self.bridge.close()
-        windows: list[QWidget] = [self.doorhanger, *self.pairing_dialogs.values()]
+        windows: list[QWidget] = [*self.pairing_dialogs.values()]
+        if self._doorhanger is not None:
+            windows.append(self._doorhanger)
         if self._window is not None:
             windows.append(self._window)
         self.pairing_dialogs.clear()
@@ -135,7 +159,8 @@ class Controller(QObject):
         self.sites.apply(changes)
         # The open doorhanger is rebuilt only when its own site changed.
         self._refresh_focus_views(doorhanger=self.focused in changes
-                                  or self.doorhanger.site() in changes)
+                                  or (self._doorhanger is not None
+                                      and self._doorhanger.site() in changes))
 
     def _on_focus(self, site: str | None) -> None:
         self.focused = site
@@ -145,8 +170,8 @@ class Controller(QObject):
         state = self.focused_state()
         if self.tray is not None:
             self.tray.set_state(state, undelivered=self.sites.undelivered_count() > 0)
-        if doorhanger and self.doorhanger.isVisible():
-            self.doorhanger.set_state(state)
+        if doorhanger and self._doorhanger is not None and self._doorhanger.isVisible():
+            self._doorhanger.set_state(state)
 
     def _on_helpers(self, helpers: list[dict[str, Any]]) -> None:
         self.helpers.set_items(helpers)
@@ -216,9 +241,9 @@ class Controller(QObject):
 
     def toggle_doorhanger(self, anchor: QRect | None = None) -> None:
         """A click on the tray icon: open, or close when that click just closed it."""
-        if self.doorhanger.isVisible():
-            self.doorhanger.close()
-        elif not self.doorhanger.just_closed():
+        if self._doorhanger is not None and self._doorhanger.isVisible():
+            self._doorhanger.close()
+        elif self._doorhanger is None or not self._doorhanger.just_closed():
             self.open_doorhanger(anchor)
 
     def show_sessions_window(self, tab: str = "sites") -> SessionsWindow:

@@ -12,20 +12,21 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from PySide6 import QtCore
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
     QSortFilterProxyModel,
-    Qt,
 )
-from PySide6.QtGui import QBrush, QFont, QPalette
-from PySide6.QtWidgets import QApplication
 
 from sessionmgr.gui import describe, icons
 
 if TYPE_CHECKING:
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QBrush
+
     from sessionmgr.core.model import SiteRecord
 
 State = dict[str, Any]
@@ -34,15 +35,20 @@ Index = QModelIndex | QPersistentModelIndex
 # The row's identity (site, event id, helper id). Whole dicts are never passed
 # through QVariant: it copies them, and PySide6 6.12 miscounts references to
 # the None/True/False inside (a crash at exit); views ask the model instead.
-KEY_ROLE = Qt.ItemDataRole.UserRole + 2
+KEY_ROLE = 0x0100 + 2  # Qt.ItemDataRole.UserRole + 2
 
 UNDELIVERED_CODES = ("undelivered", "helper_gone")
 
-_DISPLAY = Qt.ItemDataRole.DisplayRole
-_TOOLTIP = Qt.ItemDataRole.ToolTipRole
+# Roles are Qt's plain ints (Qt.ItemDataRole), and the Qt namespace is reached through
+# ``QtCore.Qt`` inside methods: naming ``Qt`` at import makes PySide6 build all ~100 of
+# its enum classes (~10 ms), on the tray's start-up path, where no view asks for data.
+_DISPLAY, _DECORATION, _TOOLTIP, _FONT, _FOREGROUND = 0, 1, 3, 6, 9
 
 
 def _muted() -> QBrush:
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
     palette = QApplication.palette()
     return palette.brush(QPalette.ColorGroup.Active, QPalette.ColorRole.PlaceholderText)
 
@@ -260,7 +266,7 @@ class _Table(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = _DISPLAY) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal
+        horizontal = orientation == QtCore.Qt.Orientation.Horizontal
         if horizontal and role == _DISPLAY and 0 <= section < len(self.COLUMNS):
             return self.COLUMNS[section]
         return None
@@ -296,13 +302,15 @@ class SiteTableModel(_Table):
             return row.site
         if role == _TOOLTIP:
             return describe.tooltip(row.state())
-        if role == Qt.ItemDataRole.DecorationRole and column == 0:
+        if role == _DECORATION and column == 0:
             return icons.tray_icon(*_look(row))
-        if role == Qt.ItemDataRole.FontRole and column == 1 and row.pending:
+        if role == _FONT and column == 1 and row.pending:
+            from PySide6.QtGui import QFont
+
             font = QFont()
             font.setItalic(True)
             return font
-        if role == Qt.ItemDataRole.ForegroundRole and column == 1 and not row.active:
+        if role == _FOREGROUND and column == 1 and not row.active:
             return _muted()
         return None
 
@@ -466,14 +474,14 @@ class SiteTableModel(_Table):
         self._index = {}
         self._reindex()
 
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+    def sort(self, column: int, order: Qt.SortOrder | None = None) -> None:
         if not 0 <= column < len(self.COLUMNS):
             return
         self.layoutAboutToBeChanged.emit()
         persistent = self.persistentIndexList()
         sites = [self._rows[i.row()].site for i in persistent]
         self._sort_column = column
-        self._descending = order == Qt.SortOrder.DescendingOrder
+        self._descending = order == QtCore.Qt.SortOrder.DescendingOrder
         self._sort_rows()
         self.changePersistentIndexList(
             persistent, [self.index(self._index[s], i.column()) for s, i in zip(sites, persistent,
@@ -502,7 +510,7 @@ class SiteFilterProxy(QSortFilterProxyModel):
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
         return not self._needle or self._sites.matches(source_row, self._needle)
 
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+    def sort(self, column: int, order: Qt.SortOrder | None = None) -> None:
         self._sites.sort(column, order)
 
 

@@ -43,11 +43,38 @@ def test_without_a_tray_the_sessions_window_says_so(running: Any, qtbot: Any) ->
 
 
 def test_second_launch_opens_the_first_ones_doorhanger(running: Any, qtbot: Any) -> None:
+    qtbot.waitUntil(lambda: running.instance.listening)  # once the app has settled
     door = running.controller.doorhanger
     assert not door.isVisible()
     assert app.run(["sessionmgr"], exec_=False) == 0  # asks the first one, then exits
     assert app.current() is running
     qtbot.waitUntil(door.isVisible)
+
+
+def test_a_launch_from_another_process_opens_the_first_ones_doorhanger(
+        home: Path, qtbot: Any) -> None:
+    """The first app opens its single-instance socket only once it has settled; a
+    second process started before that keeps asking until it answers."""
+    assert app.run(["sessionmgr"], exec_=False) == 0
+    try:
+        first = app.current()
+        assert first is not None and not first.instance.listening  # its loop has not run
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        env.update(SESSIONMGR_HOME=str(home), SESSIONMGR_SECRETS="file",
+                   QT_QPA_PLATFORM="offscreen")
+        second = subprocess.Popen([sys.executable, "-m", "sessionmgr"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            qtbot.waitUntil(lambda: first.controller._doorhanger is not None
+                            and first.controller._doorhanger.isVisible(), timeout=20_000)
+            _, err = second.communicate(timeout=20)
+            assert second.returncode == 0, err
+        finally:
+            if second.poll() is None:
+                second.kill()
+                second.communicate()
+    finally:
+        app.shutdown()
 
 
 def test_sigterm_quits_cleanly(tmp_path: Path) -> None:
@@ -112,3 +139,19 @@ def test_ready_is_reported_once_every_site_is_in(home: Path, qtbot: Any, capsys:
         assert rows_when_ready == [30]
     finally:
         app.shutdown()
+
+
+def test_asking_when_nobody_listens_gives_up_at_the_deadline(tmp_path: Path, qtbot: Any) -> None:
+    instance = app.SingleInstance(tmp_path)
+    assert instance.acquire()
+    try:
+        assert not instance.listening
+        asker = app.SingleInstance(tmp_path)
+        assert not asker.acquire()  # the lock is held
+        assert asker.ask_running_instance(timeout=0.2) is False
+        instance.listen()
+        assert instance.listening
+        with qtbot.waitSignal(instance.activated):
+            assert asker.ask_running_instance(timeout=0.2) is True
+    finally:
+        instance.release()
