@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("sessionmgr.app")
 
 APP_ID = "org.sessionmgr.SessionManager"
+LISTEN_DELAY_MS = 200
 
 
 class SingleInstance(QObject):
@@ -47,7 +48,7 @@ class SingleInstance(QObject):
     a local socket lets a second launch ask the first to open its doorhanger.
 
     The socket (QtNetwork: ~5 ms of imports) is opened by :meth:`listen` once the app
-    has settled, not on the way to the tray; a launch in between waits for it."""
+    is up, not on the way to the tray; a launch in between waits for it."""
 
     activated = Signal()
 
@@ -269,7 +270,8 @@ def run(argv: list[str], *, exec_: bool = True, require_keyring: bool = False) -
         # Benchmarks: the tray is shown, the first snapshot of every site is in (menu and
         # doorhanger are current) and the event loop turns.
         controller.loaded.connect(lambda: print(f"sessionmgr: ready {daemon.url}", flush=True))
-    controller.settled.connect(instance.listen)
+    # A moment after start-up, off the way to the tray (a launch in between retries).
+    controller.loaded.connect(lambda: QTimer.singleShot(LISTEN_DELAY_MS, instance, instance.listen))
     controller.start()
     linecache.clearcache()  # the sources PySide6's import hook read (only tracebacks use it)
     if not exec_:

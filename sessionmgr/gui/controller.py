@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
-from PySide6.QtCore import QObject, QRect, QTimer, Signal
+from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
 from sessionmgr import settings as settings_io
@@ -38,9 +38,6 @@ class Controller(QObject):
     notified = Signal(str, str)  # title, text (also shown by the tray when not paused)
     quit_requested = Signal()
     loaded = Signal()  # once, when the first snapshot is in: tray and menu current
-    settled = Signal()  # once, a moment after loaded, when what start-up deferred is done
-
-    SETTLE_MS = 200
 
     def __init__(self, service: Any, settings: Settings | None = None, *,
                  tray_available: bool | None = None, parent: QObject | None = None):
@@ -94,22 +91,12 @@ class Controller(QObject):
                 "This desktop has no system tray, so Session Manager shows this window "
                 "instead. Closing it leaves Session Manager running: start it again to "
                 "bring the window back.")
-        self.bridge.refresh_all(done=self._on_loaded)
-
-    def _on_loaded(self) -> None:
-        self.loaded.emit()
-        # The doorhanger (its module, the widget style, fonts: ~15 ms) is built just
-        # after start-up instead of on the way to the tray, so the first click finds it.
-        QTimer.singleShot(self.SETTLE_MS, self, self._warm_up)
-
-    def _warm_up(self) -> None:
-        if not self._closed:
-            self.doorhanger  # noqa: B018 - built for its side effect
-            self.settled.emit()
+        self.bridge.refresh_all(done=self.loaded.emit)
 
     @property
     def doorhanger(self) -> Doorhanger:
-        """The popup, built on first use."""
+        """The popup, built on first use: its module, the widget style and the fonts
+        it loads take ~15 ms and ~7 MiB that a tray nobody clicks never needs."""
         if self._doorhanger is None:
             from sessionmgr.gui.doorhanger import Doorhanger
 

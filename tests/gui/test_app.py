@@ -43,7 +43,7 @@ def test_without_a_tray_the_sessions_window_says_so(running: Any, qtbot: Any) ->
 
 
 def test_second_launch_opens_the_first_ones_doorhanger(running: Any, qtbot: Any) -> None:
-    qtbot.waitUntil(lambda: running.instance.listening)  # once the app has settled
+    qtbot.waitUntil(lambda: running.instance.listening)  # a moment after start-up
     door = running.controller.doorhanger
     assert not door.isVisible()
     assert app.run(["sessionmgr"], exec_=False) == 0  # asks the first one, then exits
@@ -53,7 +53,7 @@ def test_second_launch_opens_the_first_ones_doorhanger(running: Any, qtbot: Any)
 
 def test_a_launch_from_another_process_opens_the_first_ones_doorhanger(
         home: Path, qtbot: Any) -> None:
-    """The first app opens its single-instance socket only once it has settled; a
+    """The first app opens its single-instance socket a moment after start-up; a
     second process started before that keeps asking until it answers."""
     assert app.run(["sessionmgr"], exec_=False) == 0
     try:
