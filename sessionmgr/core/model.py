@@ -235,18 +235,29 @@ class SiteRecord:
         }
 
     def to_row(self) -> dict[str, Any]:
-        """The stored form: declared statuses, not effective ones."""
-        return {
-            "sessions": None
-            if self.sessions is None
-            else [session.to_json() for session in self.sessions],
-            "binding": self.binding.to_json() if self.binding else None,
-            "source": self.source,
-            "api": self.api,
-            "persistent": self.persistent.to_json() if self.persistent else None,
-            "persist_intent": self.persist_intent.to_json() if self.persist_intent else None,
-            "attention": self.attention.to_json() if self.attention else None,
-        }
+        """The stored form: declared statuses, not effective ones. Compact, because
+        start-up parses every site's: a session is ``[id, status]`` or ``[id, status,
+        cookie]``, a binding its cookie name, a persistent choice ``[account, expires]``;
+        what is absent or the default is left out (no ``sessions``: not supported)."""
+        row: dict[str, Any] = {}
+        if self.sessions is not None:
+            row["sessions"] = [
+                [s.email, s.status, s.bound_to.cookie_name] if s.bound_to else [s.email, s.status]
+                for s in self.sessions
+            ]
+        if self.binding:
+            row["binding"] = self.binding.cookie_name
+        if self.source != "none":
+            row["source"] = self.source
+        if self.api != "sessions":
+            row["api"] = self.api
+        if self.persistent:
+            row["persistent"] = [self.persistent.account, self.persistent.expires]
+        if self.persist_intent:
+            row["persist_intent"] = [self.persist_intent.account, self.persist_intent.expires]
+        if self.attention:
+            row["attention"] = self.attention.to_json()
+        return row
 
     @classmethod
     def from_row(
@@ -261,43 +272,38 @@ class SiteRecord:
         """The stored form back. Loading many: pass one ``bindings`` dict to all, so
         equal bindings are one object; statuses, sources and apis are the constants."""
         shared = {} if bindings is None else bindings
-
-        def bound(data: dict[str, Any] | None) -> Binding | None:
-            if not data:
-                return None
-            name = data["cookie_name"]
-            value = shared.get(name)
-            if value is None:
-                value = shared[name] = Binding(name)
-            return value
-
         word = _CONSTANTS.get
         sessions: tuple[Session, ...] | None = None
         if (declared := row.get("sessions")) is not None:
             made = []
-            for data in declared:  # the hot loop of a start-up: plain calls, no helpers
-                status = data.get("status", "active")
-                cookie = data.get("bound_to")
-                made.append(
-                    Session(data["email"], word(status, status), bound(cookie) if cookie else None)
-                )
+            for entry in declared:  # the hot loop of a start-up: plain calls, no helpers
+                status = entry[1]
+                binding = None
+                if len(entry) > 2:
+                    binding = shared.get(entry[2])
+                    if binding is None:
+                        binding = shared[entry[2]] = Binding(entry[2])
+                made.append(Session(entry[0], word(status, status), binding))
             sessions = tuple(made)
+        binding = None
+        if (cookie := row.get("binding")) is not None:
+            binding = shared.get(cookie)
+            if binding is None:
+                binding = shared[cookie] = Binding(cookie)
+        source = row.get("source", "none")
+        api = row.get("api", "sessions")
         persistent = row.get("persistent")
         intent = row.get("persist_intent")
         attention = row.get("attention")
-        source = row.get("source", "none")
-        api = row.get("api", "sessions")
         return cls(
             site=site,
             sessions=sessions,
-            binding=bound(row.get("binding")),
+            binding=binding,
             source=word(source, source),
             api=word(api, api),
             pending=pending,
-            persistent=Persistent(persistent["id"], float(persistent["expires"]))
-            if persistent
-            else None,
-            persist_intent=Persistent(intent["id"], float(intent["expires"])) if intent else None,
+            persistent=Persistent(persistent[0], float(persistent[1])) if persistent else None,
+            persist_intent=Persistent(intent[0], float(intent[1])) if intent else None,
             attention=Attention(**attention) if attention else None,
             updated_at=updated_at,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from sessionmgr.core.model import Event
+from sessionmgr.core.model import Attention, Binding, Event, Persistent, Session, SiteRecord
 from sessionmgr.service import SessionService
-from sessionmgr.store.db import StoreEnvironmentError, StoreError
+from sessionmgr.store.db import Database, StoreEnvironmentError, StoreError
 from sessionmgr.store.repository import MIGRATIONS, Changes, Store
 
 
@@ -31,6 +32,68 @@ def test_migrates_an_empty_file_to_the_current_schema(tmp_path: Path) -> None:
     finally:
         conn.close()
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+SID = Binding("SID")
+RECORDS = [
+    SiteRecord("a.example", (Session("ann", "active", SID), Session("bob", "passive")), SID,
+               "declared", updated_at=1.5),
+    SiteRecord("b.example", None, None, "none", updated_at=2.0),  # unsupported
+    SiteRecord("c.example", (), None, "binding", "login-status", updated_at=3.0,
+               persistent=Persistent("ann", 99.5), persist_intent=Persistent("bob", 12.0),
+               attention=Attention("undelivered", "not delivered", "evt-1")),
+]
+
+
+def test_every_site_field_survives_the_stored_form(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        store.commit(Changes(sites=list(RECORDS)))
+    finally:
+        store.close()
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        assert store.load_sites() == RECORDS
+    finally:
+        store.close()
+
+
+def test_schema_2_site_states_are_migrated_to_the_compact_form(tmp_path: Path) -> None:
+    """A database written before schema 3 (sessions, bindings and choices as objects)
+    loads as the same records."""
+    path = tmp_path / "db.sqlite3"
+    old = Database(path, MIGRATIONS[:2])
+    v2_states = {
+        "a.example": {"sessions": [
+            {"email": "ann", "status": "active",
+             "bound_to": {"type": "cookie", "cookie_name": "SID"}},
+            {"email": "bob", "status": "passive", "bound_to": None}],
+            "binding": {"type": "cookie", "cookie_name": "SID"}, "source": "declared",
+            "api": "sessions", "persistent": None, "persist_intent": None, "attention": None},
+        "b.example": {"sessions": None, "binding": None, "source": "none", "api": "sessions",
+                      "persistent": None, "persist_intent": None, "attention": None},
+        "c.example": {"sessions": [], "binding": None, "source": "binding",
+                      "api": "login-status", "persistent": {"id": "ann", "expires": 99.5},
+                      "persist_intent": {"id": "bob", "expires": 12.0},
+                      "attention": {"code": "undelivered", "message": "not delivered",
+                                    "event_id": "evt-1"}},
+    }
+    updated = {"a.example": 1.5, "b.example": 2.0, "c.example": 3.0}
+    with old.write() as conn:
+        for site, state in v2_states.items():
+            conn.execute("INSERT INTO sites (site, state, pending_event, updated_at)"
+                         " VALUES (?, ?, NULL, ?)", (site, json.dumps(state), updated[site]))
+    old.close()
+    store = Store(path)
+    try:
+        assert store.load_sites() == RECORDS
+        with store.db.read() as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+            stored = json.loads(conn.execute(
+                "SELECT state FROM sites WHERE site = 'a.example'").fetchone()[0])
+        assert stored["sessions"] == [["ann", "active", "SID"], ["bob", "passive"]]
+    finally:
+        store.close()
 
 
 def test_refuses_a_database_from_a_newer_version(tmp_path: Path) -> None:
