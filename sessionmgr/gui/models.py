@@ -236,6 +236,20 @@ def record_rows(records: list[SiteRecord], focused: str | None, now: float) -> l
     return [RecordRow(record, record.site == focused, now) for record in records]
 
 
+def _as_row(state: State | Row) -> Row:
+    if type(state) is RecordRow or isinstance(state, _Row):  # the common case tested first
+        return state
+    return _Row.of(state)  # type: ignore[arg-type]
+
+
+def _undelivered(row: Row) -> bool:
+    """Whether the row's last event did not reach a browser (without building dicts)."""
+    if type(row) is RecordRow:
+        attention = row.record.attention
+        return attention is not None and attention.code in UNDELIVERED_CODES
+    return (row.attention or {}).get("code") in UNDELIVERED_CODES
+
+
 def _look(row: Row) -> tuple[icons.IconKind, bool]:
     """:func:`icons.icon_for` of the row's state, without building the state."""
     if not row.supported:
@@ -338,6 +352,8 @@ class SiteTableModel(_Table):
 
     def _sort_key(self, row: Row) -> tuple[Any, str]:
         column = self._sort_column
+        if column == 0:  # by site, as at start-up: site keys are lower-case already
+            return (row.site, row.site)
         if column in (4, 5):
             value = (row.persistent or {}).get("expires") if column == 4 else row.updated_at
             moment = describe.parse_time(value)
@@ -347,8 +363,8 @@ class SiteTableModel(_Table):
         return (text if lowered == text else lowered, row.site)
 
     def _row(self, state: State | Row) -> Row:
-        row = state if isinstance(state, _Row | RecordRow) else _Row.of(state)
-        if (row.attention or {}).get("code") in UNDELIVERED_CODES:
+        row = _as_row(state)
+        if _undelivered(row):
             self._undelivered.add(row.site)
         else:
             self._undelivered.discard(row.site)
@@ -394,8 +410,12 @@ class SiteTableModel(_Table):
         """Replace everything (start-up only). Rows made by :func:`prepare_site` on a
         worker thread keep the expensive part off the GUI thread."""
         self.beginResetModel()
-        self._undelivered.clear()
-        self._rows = [self._row(s) for s in states]  # with their sort keys
+        rows = [_as_row(s) for s in states]
+        self._undelivered = {row.site for row in rows if _undelivered(row)}
+        key = self._sort_key
+        for row in rows:
+            row.key = key(row)
+        self._rows = rows
         self._sort_rows(rekey=False)
         self.endResetModel()
 
