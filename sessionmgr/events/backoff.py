@@ -7,7 +7,6 @@ and given up on about a day after the first attempt, when the user is told.
 
 from __future__ import annotations
 
-import email.utils
 import math
 import random
 from collections.abc import Callable
@@ -46,6 +45,8 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
         return None
     if text.isascii() and text.isdigit():
         return min(float(text), RETRY_AFTER_CAP)
+    import email.utils  # only for an HTTP-date, rare; the e-mail package is costly to import
+
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -13,7 +13,6 @@ daemon does no work at all.
 from __future__ import annotations
 
 import collections
-import http.client
 import logging
 import threading
 import time
@@ -434,6 +433,8 @@ class Dispatcher:
 
     def _describe(self, exc: requests.RequestException) -> str:
         """A short human text for a failed request (what the GUI shows as last error)."""
+        import http.client  # loaded with requests; not at import, which the daemon start pays
+
         import requests
 
         connect, read = self._timeouts
