@@ -121,6 +121,27 @@ def build(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
 
 
+def read_answer(sock: socket.socket, buffer: bytes = b"") -> tuple[Answer, bytes]:
+    """The next answer on ``sock`` (``buffer``: bytes already received), and what follows it."""
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed before an answer: {buffer!r}")
+        buffer += chunk
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = [tuple(line.split(": ", 1)) for line in header_lines]
+    answer = Answer(int(status_line.split()[1]), headers, b"", False)  # type: ignore[arg-type]
+    size = int(answer.header("Content-Length") or 0)
+    while len(rest) < size:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    answer.body = rest[:size]
+    return answer, rest[size:]
+
+
 def exchange(port: int, data: bytes, timeout: float = 5.0, *, half_close: bool = False) -> Answer:
     """Send ``data`` and read the one answer; ``closed`` says whether the server hung up.
 
@@ -131,25 +152,8 @@ def exchange(port: int, data: bytes, timeout: float = 5.0, *, half_close: bool =
         sock.sendall(data)
         if half_close:
             sock.shutdown(socket.SHUT_WR)
-        buffer = b""
-        while b"\r\n\r\n" not in buffer:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise AssertionError(f"connection closed before an answer: {buffer!r}")
-            buffer += chunk
-        head, _, rest = buffer.partition(b"\r\n\r\n")
-        status_line, *header_lines = head.decode("latin-1").split("\r\n")
-        headers = [tuple(line.split(": ", 1)) for line in header_lines]
-        answer = Answer(int(status_line.split()[1]), headers, b"", False)  # type: ignore[arg-type]
-        size = int(answer.header("Content-Length") or 0)
-        while len(rest) < size:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            rest += chunk
-        answer.body = rest[:size]
+        answer, extra = read_answer(sock)
         # The server must hang up by itself when it said Connection: close (or we asked).
-        extra = rest[size:]
         while True:
             try:
                 chunk = sock.recv(65536)
@@ -333,6 +337,16 @@ def pairing(world: World, **fields: Any) -> bytes:
     return build(world, "POST", "/v1/pairings", json_body=body)
 
 
+def owner_delete(world: World, *headers: tuple[str, str]) -> bytes:
+    """The owner forgetting a known site: a head a lenient parser lets through changes state."""
+    return build(world, "DELETE", "/v1/sites/example.com", token=world.owner, headers=headers)
+
+
+def with_request_line(line: str, request: bytes) -> bytes:
+    """``request`` with its request line replaced by ``line`` (CRLF added)."""
+    return line.encode("latin-1") + request[request.index(b"\r\n") :]
+
+
 # Host: DNS rebinding and malformed requests
 hostile("missing_host", 400, "missing_host")(lambda w: declare(w, host=[]))
 hostile("duplicate_host", 400, "duplicate_host")(
@@ -354,6 +368,59 @@ hostile("too_many_headers", 431)(
     lambda w: build(w, "GET", "/v1/health", headers=tuple((f"X-{i}", "x") for i in range(120)))
 )
 hostile("request_line_too_long", 414)(lambda w: build(w, "GET", "/v1/" + "a" * 70000))
+
+# The request head, parsed strictly: what a lenient parser would guess at is a 400.
+# Each one is the owner's DELETE of a known site (or a read with the owner's token),
+# so a parser that guessed its way through would change state or answer 200.
+for name, line in [
+    ("request_line_double_space", "DELETE  /v1/sites/example.com HTTP/1.1"),
+    ("request_line_trailing_space", "DELETE /v1/sites/example.com HTTP/1.1 "),
+    ("request_line_leading_space", " DELETE /v1/sites/example.com HTTP/1.1"),
+    ("request_line_tab", "DELETE\t/v1/sites/example.com HTTP/1.1"),
+    ("request_line_without_version", "DELETE /v1/sites/example.com"),
+    ("http_0_9_get", "GET /v1/sites"),
+    ("method_not_a_token", "DEL(ETE) /v1/sites/example.com HTTP/1.1"),
+]:
+    hostile(name, 400, "bad_request_line")(
+        lambda w, line=line: with_request_line(line, owner_delete(w))
+    )
+for name, line in [
+    ("lowercase_http_version", "DELETE /v1/sites/example.com http/1.1"),
+    ("http_1_2_request_line", "DELETE /v1/sites/example.com HTTP/1.2"),
+    ("http_version_leading_zero", "DELETE /v1/sites/example.com HTTP/01.1"),
+]:
+    hostile(name, 400, "bad_http_version")(
+        lambda w, line=line: with_request_line(line, owner_delete(w))
+    )
+for name, line in [
+    ("target_with_del", "DELETE /v1/sites/example.com\x7f HTTP/1.1"),
+    ("target_not_ascii", "DELETE /v1/sites/ex\xe4mple.com HTTP/1.1"),
+]:
+    hostile(name, 400, "bad_request_target")(
+        lambda w, line=line: with_request_line(line, owner_delete(w))
+    )
+hostile("bare_lf_line_endings", 400, "bad_line_ending")(
+    lambda w: owner_delete(w).replace(b"\r\n", b"\n")
+)
+hostile("bare_lf_after_a_header", 400, "bad_line_ending")(
+    lambda w: owner_delete(w).replace(
+        f"Bearer {w.owner}\r\n".encode(), f"Bearer {w.owner}\n".encode()
+    )
+)
+for name, header in [
+    ("obs_fold_header", ("X-Note", "first\r\n folded")),
+    ("obs_fold_with_tab", ("X-Note", "first\r\n\tfolded")),
+    ("space_before_colon", ("X-Note ", "x")),
+    ("header_name_not_a_token", ("X(Note)", "x")),
+    ("empty_header_name", ("", "x")),
+    ("header_line_without_colon", ("X-Note", "x\r\nNoColonHere")),
+    ("nul_in_header_value", ("X-Note", "a\x00b")),
+    ("bare_cr_in_header_value", ("X-Note", "a\rb")),
+]:
+    hostile(name, 400, "bad_header")(lambda w, header=header: owner_delete(w, header))
+hostile("header_line_over_64k", 431, "header_line_too_long")(
+    lambda w: owner_delete(w, ("X-Note", "a" * 70000))
+)
 
 # Origin: web pages
 hostile("web_origin", 403, "forbidden_origin")(
@@ -761,6 +828,118 @@ def test_a_body_shorter_than_its_length_is_refused(world: World) -> None:
     before = snapshot(world)
     answer = exchange(world.port, declare(world, length=["500"], close=False), half_close=True)
     assert_clean_refusal(world, answer, 400, "truncated_body")
+    assert snapshot(world) == before
+
+
+# -- what the strict reader accepts: connections, pipelining, 100-continue ---------------------
+
+
+def read_site(world: World, site: str, **kwargs: Any) -> bytes:
+    return build(world, "GET", f"/v1/sites/{site}", token=world.owner, **kwargs)
+
+
+def hangs_up(sock: socket.socket, rest: bytes) -> bool:
+    """Whether the server closes after its answer (a socket timeout here fails the test)."""
+    assert rest == b"", f"bytes after the answer: {rest[:200]!r}"
+    return sock.recv(65536) == b""
+
+
+def test_http_1_0_closes_after_the_answer(world: World) -> None:
+    answer = exchange(world.port, read_site(world, "example.com", close=False, version="HTTP/1.0"))
+    assert answer.status == 200
+    assert answer.header("Connection") == "close"
+    assert answer.closed
+
+
+def test_http_1_0_with_keep_alive_stays_open(world: World) -> None:
+    first = read_site(
+        world,
+        "example.com",
+        close=False,
+        version="HTTP/1.0",
+        headers=(("Connection", "keep-alive"),),
+    )
+    with socket.create_connection(("127.0.0.1", world.port), timeout=5) as sock:
+        sock.sendall(first)
+        answer, rest = read_answer(sock)
+        assert (answer.status, answer.header("Connection")) == (200, None)
+        sock.sendall(read_site(world, "quiet.example", version="HTTP/1.0"))
+        answer, rest = read_answer(sock, rest)
+        assert json.loads(answer.body)["site"] == "quiet.example"
+        assert answer.header("Connection") == "close"
+        assert hangs_up(sock, rest)
+
+
+def test_http_1_1_stays_open_until_connection_close(world: World) -> None:
+    with socket.create_connection(("127.0.0.1", world.port), timeout=5) as sock:
+        rest = b""
+        for _ in range(3):
+            sock.sendall(read_site(world, "example.com", close=False))
+            answer, rest = read_answer(sock, rest)
+            assert (answer.status, answer.header("Connection")) == (200, None)
+        sock.sendall(read_site(world, "example.com", close=True))
+        answer, rest = read_answer(sock, rest)
+        assert (answer.status, answer.header("Connection")) == (200, "close")
+        assert hangs_up(sock, rest)
+
+
+def test_pipelined_requests_are_answered_in_order(world: World) -> None:
+    sites = ["example.com", "quiet.example", "example.com", "quiet.example"]
+    data = b"".join(read_site(world, site, close=False) for site in sites[:-1])
+    data += read_site(world, sites[-1], close=True)
+    with socket.create_connection(("127.0.0.1", world.port), timeout=5) as sock:
+        sock.sendall(data)  # all four in one write
+        answered, rest = [], b""
+        for _ in sites:
+            answer, rest = read_answer(sock, rest)
+            assert answer.status == 200, answer.body
+            answered.append(json.loads(answer.body)["site"])
+        assert answered == sites
+        assert hangs_up(sock, rest)
+
+
+def test_a_stray_crlf_before_a_request_is_skipped(world: World) -> None:
+    answer = exchange(world.port, b"\r\n" + read_site(world, "example.com"))
+    assert answer.status == 200
+
+
+def test_one_hundred_header_lines_are_accepted(world: World) -> None:
+    """The limit is 100 lines (too_many_headers sends more); Host and Connection count."""
+    extra = tuple((f"X-{i}", "x") for i in range(97))
+    request = read_site(world, "example.com", headers=extra)
+    assert request.count(b"\r\n") == 1 + 100 + 1  # request line, headers, empty line
+    assert exchange(world.port, request).status == 200
+
+
+def test_expect_100_continue_is_answered_once_the_guards_pass(world: World) -> None:
+    before = snapshot(world)
+    request = declare(
+        world, site="quiet.example", body={"sessions": []}, headers=(("Expect", "100-continue"),)
+    )
+    head, _, body = request.partition(b"\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", world.port), timeout=5) as sock:
+        sock.sendall(head + b"\r\n\r\n")
+        interim, rest = read_answer(sock)
+        assert (interim.status, interim.headers, rest) == (100, [], b"")
+        sock.sendall(body)
+        answer, rest = read_answer(sock, rest)
+        assert answer.status == 200, answer.body
+        assert json.loads(answer.body)["site"] == "quiet.example"
+        assert hangs_up(sock, rest)
+    assert snapshot(world) == before  # the same declaration again
+
+
+def test_expect_100_continue_refused_by_a_guard_gets_no_continue(world: World) -> None:
+    """The refusal comes instead of the 100, and the body is never read."""
+    before = snapshot(world)
+    request = declare(world, content_type="text/plain", headers=(("Expect", "100-continue"),))
+    head, _, _ = request.partition(b"\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", world.port), timeout=5) as sock:
+        sock.sendall(head + b"\r\n\r\n")
+        answer, rest = read_answer(sock)
+        assert_clean_refusal(world, answer, 415, "unsupported_media_type")
+        assert answer.header("Connection") == "close"
+        assert hangs_up(sock, rest)
     assert snapshot(world) == before
 
 

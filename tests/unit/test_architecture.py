@@ -1,8 +1,11 @@
-"""The Qt-free core stays Qt-free: only gui/ and app.py may import PySide6."""
+"""The Qt-free core stays Qt-free (only gui/ and app.py import PySide6), and the daemon light."""
 
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "sessionmgr"
@@ -41,3 +44,23 @@ def test_the_checker_sees_imports_in_any_form(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("import os\nfrom PySide6 import QtCore\ndef f():\n    import PySide6.QtGui\n")
     assert qt_imports(sample) == [2, 4]
+
+
+# Loaded by http.server and http.client, none of which the daemon needs: its HTTP
+# reader is its own (sessionmgr/api/server.py) and requests is imported on first use.
+HEAVY = ("http.client", "http.server", "email", "ssl", "_ssl", "html", "mimetypes")
+
+
+def test_importing_the_daemon_loads_no_stdlib_http_email_or_ssl() -> None:
+    code = "import json, sys, sessionmgr.daemon; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(  # a fresh interpreter: this one has loaded everything already
+        [sys.executable, "-c", code],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = json.loads(done.stdout)
+    assert "sessionmgr.api.server" in loaded, "the check ran the real import"
+    heavy = [name for name in loaded if name.partition(".")[0] in HEAVY or name in HEAVY]
+    assert heavy == []
