@@ -300,9 +300,12 @@ def cmd_helpers(args: argparse.Namespace) -> int:
     raise CliError(f"unknown action {args.action}")
 
 
-def cmd_gui(args: argparse.Namespace) -> int:
+def cmd_gui(args: argparse.Namespace | None) -> int:
+    """The tray app (``args`` is None when there were no arguments to parse)."""
     from sessionmgr.app import run
 
+    if args is None:
+        return run(sys.argv[:1])
     return run(sys.argv[:1] + list(args.qt_args or []), require_keyring=args.require_keyring)
 
 
@@ -410,10 +413,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not arguments:
             # The tray app, started at every login: no parser to build (argparse and every
-            # subcommand's imports cost ~10 ms of start-up).
-            from sessionmgr.app import run
-
-            return run(sys.argv[:1])
+            # subcommand's imports cost ~10 ms of start-up). Through cmd_gui, which the
+            # frozen Qt-free sessionmgr-cli replaces with a hand-over to the Qt executable.
+            return int(cmd_gui(None) or 0)
         args = build_parser().parse_args(arguments)
         return int(args.func(args) or 0)
     except CliError as exc:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import DaemonProcess, daemon_env
 
 
@@ -156,3 +158,14 @@ def test_events_filter_by_site_and_limit(daemon: DaemonProcess) -> None:
     assert len(json.loads(cli(daemon.home, "events", "--limit", "1", "--json").stdout)) == 1
     bad = cli(daemon.home, "events", "--limit", "0")
     assert bad.returncode == 1 and "limit" in bad.stderr
+
+
+def test_no_arguments_starts_the_tray_through_cmd_gui(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The frozen Qt-free sessionmgr-cli replaces cmd_gui with a hand-over to the Qt
+    executable: the no-argument fast path must go through it too."""
+    from sessionmgr import cli
+
+    calls: list[object] = []
+    monkeypatch.setattr(cli, "cmd_gui", lambda args: calls.append(args) or 7)
+    assert cli.main([]) == 7
+    assert calls == [None]
