@@ -832,6 +832,13 @@ add(
     {200: ("Version, storage, counts.", "DaemonStatus")},
 )
 add(
+    "post", "/v1/ui/open", "owner", "openUi", "Show the tray app's doorhanger",
+    {204: ("The tray app opens its doorhanger (its window where there is no tray).", None)},
+    description="What a second launch of `sessionmgr` asks of the running one.",
+    body=("EmptyObject", False),
+    errors={409: "This daemon runs headless, with no tray app (no_tray_app)" + AUTH_CONFLICT},
+)
+add(
     "get", "/v1/pairings", "owner", "listPairings", "Pairing requests",
     {200: ("Pending requests first.", "PairingList")},
 )

@@ -15,7 +15,7 @@ import sessionmgr.daemon  # noqa: F401
 # isort: split
 import contextlib
 import gc
-import hashlib
+import json
 import linecache
 import logging
 import os
@@ -24,40 +24,27 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import shiboken6
-from PySide6.QtCore import QIODevice, QLockFile, QObject, QSocketNotifier, QTimer, Signal
+from PySide6.QtCore import QLockFile, QObject, QSocketNotifier, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from sessionmgr import paths
 from sessionmgr.errors import SessionmgrError
 
-if TYPE_CHECKING:
-    from PySide6.QtNetwork import QLocalServer
-
 log = logging.getLogger("sessionmgr.app")
 
 APP_ID = "org.sessionmgr.SessionManager"
-LISTEN_DELAY_MS = 200
 
 
-class SingleInstance(QObject):
-    """One tray app per user (per ``SESSIONMGR_HOME``): a lock file says who runs,
-    a local socket lets a second launch ask the first to open its doorhanger.
+class SingleInstance:
+    """One tray app per user (per ``SESSIONMGR_HOME``): a lock file says who runs.
+    A second launch asks the first to open its doorhanger through the first one's
+    own loopback API (:func:`ask_running_app`): no second channel to secure."""
 
-    The socket (QtNetwork: ~5 ms of imports) is opened by :meth:`listen` once the app
-    is up, not on the way to the tray; a launch in between waits for it."""
-
-    activated = Signal()
-
-    def __init__(self, directory: Path, parent: QObject | None = None):
-        super().__init__(parent)
+    def __init__(self, directory: Path):
         self._lock = QLockFile(str(directory / "gui.lock"))
-        digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
-        self.name = f"sessionmgr-{os.getuid() if hasattr(os, 'getuid') else 0}-{digest}"
-        self._server: QLocalServer | None = None
         self._locked = False
 
     def acquire(self) -> bool:
@@ -65,62 +52,42 @@ class SingleInstance(QObject):
         self._locked = self._lock.tryLock(200)
         return self._locked
 
-    def listen(self) -> None:
-        """Answer later launches (idempotent)."""
-        if self._server is not None or not self._locked:
-            return
-        from PySide6.QtNetwork import QLocalServer
-
-        QLocalServer.removeServer(self.name)  # a socket left behind by a crash
-        server = QLocalServer(self)
-        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
-        if not server.listen(self.name):
-            log.warning("single-instance socket unavailable: %s", server.errorString())
-        server.newConnection.connect(self._on_connection)
-        self._server = server
-
-    @property
-    def listening(self) -> bool:
-        return self._server is not None and self._server.isListening()
-
-    def _on_connection(self) -> None:
-        while self._server is not None and (conn := self._server.nextPendingConnection()):
-            conn.readyRead.connect(self._on_message)
-            conn.disconnected.connect(conn.deleteLater)
-
-    def _on_message(self) -> None:
-        conn = self.sender()
-        if isinstance(conn, QIODevice) and bytes(conn.readAll().data()).strip() == b"open":
-            # Queued: what it opens is built after this socket's signal has returned.
-            QTimer.singleShot(0, self, self.activated.emit)
-
-    def ask_running_instance(self, timeout: float = 5.0) -> bool:
-        """Second launch: tell the first one to open its doorhanger (waiting while
-        the first one is still starting and not listening yet)."""
-        from PySide6.QtCore import QThread
-        from PySide6.QtNetwork import QLocalSocket
-
-        deadline = time.monotonic() + timeout
-        while True:
-            conn = QLocalSocket()
-            conn.connectToServer(self.name)
-            if conn.waitForConnected(2000):
-                conn.write(b"open\n")
-                ok = conn.waitForBytesWritten(2000)
-                conn.disconnectFromServer()
-                return bool(ok)
-            if time.monotonic() >= deadline:
-                return False
-            QThread.msleep(50)  # not listening yet: retry until the deadline
-
     def release(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            shiboken6.delete(self._server)  # now, with its connections, not at some collection
-            self._server = None
         if self._locked:
             self._lock.unlock()
             self._locked = False
+
+
+def ask_running_app(timeout: float = 5.0) -> bool:
+    """Second launch: ``POST /v1/ui/open`` to the running app's daemon, as its owner
+    (the token in endpoint.json, which only this user can read). The first app may
+    still be starting, with no endpoint.json yet: retried until ``timeout``."""
+    from sessionmgr.helper.daemon_client import DaemonClient, DaemonError, DaemonUnavailable
+
+    endpoint = paths.endpoint_path()
+    deadline = time.monotonic() + timeout
+    while True:
+        client = DaemonClient(endpoint)
+        try:
+            token = str(json.loads(endpoint.read_text(encoding="utf-8"))["token"])
+            client.request("POST", "/v1/ui/open", token=token, body={})
+            return True
+        except DaemonError as exc:  # it answered, and said no
+            if exc.code != "no_tray_app" or time.monotonic() >= deadline:  # (GUI not built yet)
+                log.warning("the running sessionmgr did not open: %s", exc.message)
+                return False
+        except (DaemonUnavailable, OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() >= deadline:
+                return False
+        finally:
+            client.close()
+        time.sleep(0.05)  # not up yet: retry until the deadline
+
+
+class _UiRequests(QObject):
+    """``POST /v1/ui/open`` arrives on an API thread; a signal takes it to the GUI's."""
+
+    open_requested = Signal()
 
 
 class _SignalWaker(QObject):
@@ -175,6 +142,7 @@ class TrayApp:
         if self._stopped:
             return
         self._stopped = True
+        self.daemon.ui_opener = None
         self.controller.close()
         try:
             self.daemon.stop()
@@ -238,7 +206,7 @@ def run(argv: list[str], *, exec_: bool = True, require_keyring: bool = False) -
     qapp = _application(argv)
     instance = SingleInstance(paths.runtime_dir())
     if not instance.acquire():
-        if instance.ask_running_instance():
+        if ask_running_app():
             log.info("already running: asked it to open its doorhanger")
             return 0
         print("sessionmgr: another instance holds the lock but does not answer", file=sys.stderr)
@@ -264,14 +232,14 @@ def run(argv: list[str], *, exec_: bool = True, require_keyring: bool = False) -
 
     controller = Controller(DaemonBackend(daemon), daemon.settings)
     tray_app = TrayApp(qapp, instance, daemon, controller, waker)
-    instance.activated.connect(controller.open_doorhanger)
+    ui_requests = _UiRequests(controller)
+    ui_requests.open_requested.connect(controller.open_doorhanger)
+    daemon.ui_opener = ui_requests.open_requested.emit
     controller.quit_requested.connect(qapp.quit)
     if os.environ.get("SESSIONMGR_REPORT_READY"):
-        # Benchmarks: the tray is shown, the first snapshot of every site is in (menu and
-        # doorhanger are current) and the event loop turns.
+        # Benchmarks: the tray is shown, the first snapshot of every site is in (tray and
+        # menu are current) and the event loop turns.
         controller.loaded.connect(lambda: print(f"sessionmgr: ready {daemon.url}", flush=True))
-    # A moment after start-up, off the way to the tray (a launch in between retries).
-    controller.loaded.connect(lambda: QTimer.singleShot(LISTEN_DELAY_MS, instance, instance.listen))
     controller.start()
     linecache.clearcache()  # the sources PySide6's import hook read (only tracebacks use it)
     if not exec_:

@@ -14,7 +14,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from sessionmgr import settings as settings_mod
 from sessionmgr.api.server import ApiServer
 from sessionmgr.core.model import parse_identifier
 from sessionmgr.core.sitekey import normalize_site
+from sessionmgr.errors import Conflict
 from sessionmgr.events.dispatcher import Delivery, Dispatcher
 from sessionmgr.instance import InstanceLock
 from sessionmgr.security.registry import HelperRegistry, Principal
@@ -109,6 +110,8 @@ class Daemon:
         self.service.on_event_written(self.dispatcher.wake)
         self.server = ApiServer(self, port=port)
         self.owner_token: IssuedToken | None = None
+        # Set by the tray app (called on an API thread); a headless daemon has no UI.
+        self.ui_opener: Callable[[], None] | None = None
         self._endpoint_lock = threading.Lock()
         self._running = False
 
@@ -210,6 +213,16 @@ class Daemon:
             self.owner_token = principal.renewal
             self._write_endpoint()
         return self.tokener.renewal_headers(principal.renewal)
+
+    def open_ui(self) -> None:
+        """``POST /v1/ui/open``: show the tray app's doorhanger (a second launch asks)."""
+        opener = self.ui_opener
+        if opener is None:
+            raise Conflict(
+                "this sessionmgr runs headless (sessionmgr serve): there is no tray app to open",
+                code="no_tray_app",
+            )
+        opener()
 
     def status(self) -> dict[str, Any]:
         helpers = self.registry.list_helpers()

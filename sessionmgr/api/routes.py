@@ -230,6 +230,13 @@ def status(api: Any, request: Request) -> Response:
     return Response(200, api.status())
 
 
+@route("POST", "/v1/ui/open", "owner")
+def open_ui(api: Any, request: Request) -> Response:
+    """A second ``sessionmgr`` launch asks the running tray app to show itself."""
+    api.open_ui()
+    return Response(204)
+
+
 @route("DELETE", "/v1/sites/{site}", "owner")
 def forget_site(api: Any, request: Request) -> Response:
     api.service.forget_site(request.params["site"])

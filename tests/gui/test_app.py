@@ -43,22 +43,19 @@ def test_without_a_tray_the_sessions_window_says_so(running: Any, qtbot: Any) ->
 
 
 def test_second_launch_opens_the_first_ones_doorhanger(running: Any, qtbot: Any) -> None:
-    qtbot.waitUntil(lambda: running.instance.listening)  # a moment after start-up
-    door = running.controller.doorhanger
-    assert not door.isVisible()
+    """The second launch asks through the first one's API, as its owner."""
     assert app.run(["sessionmgr"], exec_=False) == 0  # asks the first one, then exits
     assert app.current() is running
-    qtbot.waitUntil(door.isVisible)
+    qtbot.waitUntil(lambda: running.controller._doorhanger is not None
+                    and running.controller._doorhanger.isVisible())
 
 
 def test_a_launch_from_another_process_opens_the_first_ones_doorhanger(
         home: Path, qtbot: Any) -> None:
-    """The first app opens its single-instance socket a moment after start-up; a
-    second process started before that keeps asking until it answers."""
     assert app.run(["sessionmgr"], exec_=False) == 0
     try:
         first = app.current()
-        assert first is not None and not first.instance.listening  # its loop has not run
+        assert first is not None
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
         env.update(SESSIONMGR_HOME=str(home), SESSIONMGR_SECRETS="file",
                    QT_QPA_PLATFORM="offscreen")
@@ -75,6 +72,30 @@ def test_a_launch_from_another_process_opens_the_first_ones_doorhanger(
                 second.communicate()
     finally:
         app.shutdown()
+
+
+def test_asking_when_nobody_answers_gives_up_at_the_deadline(home: Path) -> None:
+    assert not (home / "endpoint.json").exists()
+    assert app.ask_running_app(timeout=0.2) is False
+
+
+def test_a_headless_daemon_has_no_tray_to_open(home: Path) -> None:
+    """``POST /v1/ui/open`` to ``sessionmgr serve``: a 409 that says why."""
+    from sessionmgr.daemon import Daemon
+
+    daemon = Daemon.open()
+    daemon.start()
+    try:
+        assert app.ask_running_app(timeout=0.2) is False
+        import requests
+
+        token = json.loads((home / "endpoint.json").read_text())["token"]
+        answer = requests.post(f"{daemon.url}/v1/ui/open", json={}, timeout=5,
+                               headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 409
+        assert answer.json()["error"]["code"] == "no_tray_app"
+    finally:
+        daemon.stop()
 
 
 def test_sigterm_quits_cleanly(tmp_path: Path) -> None:
@@ -139,19 +160,3 @@ def test_ready_is_reported_once_every_site_is_in(home: Path, qtbot: Any, capsys:
         assert rows_when_ready == [30]
     finally:
         app.shutdown()
-
-
-def test_asking_when_nobody_listens_gives_up_at_the_deadline(tmp_path: Path, qtbot: Any) -> None:
-    instance = app.SingleInstance(tmp_path)
-    assert instance.acquire()
-    try:
-        assert not instance.listening
-        asker = app.SingleInstance(tmp_path)
-        assert not asker.acquire()  # the lock is held
-        assert asker.ask_running_instance(timeout=0.2) is False
-        instance.listen()
-        assert instance.listening
-        with qtbot.waitSignal(instance.activated):
-            assert asker.ask_running_instance(timeout=0.2) is True
-    finally:
-        instance.release()
