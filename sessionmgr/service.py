@@ -14,12 +14,12 @@ import logging
 import math
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sessionmgr.core import rules
+from sessionmgr.core.ids import random_id
 from sessionmgr.core.model import (
     Attention,
     Declaration,
@@ -289,7 +289,7 @@ class SessionService:
                 current,
                 account,
                 persistent=persistent,
-                event_id=str(uuid.uuid4()),
+                event_id=random_id(),
                 now=self.clock(),
             )
             if persistent and account is not None and self._public_key_for is not None:
@@ -306,7 +306,7 @@ class SessionService:
         with self._lock:
             current = self._existing(site)
             after, event = rules.request_logout(
-                current, event_id=str(uuid.uuid4()), now=self.clock()
+                current, event_id=random_id(), now=self.clock()
             )
             self._commit_action(current, after, event)
         self._events_written()
@@ -323,7 +323,7 @@ class SessionService:
             for record in sorted(self._sites.values(), key=lambda r: r.site):
                 if record.active is None:
                     continue
-                after, event = rules.request_logout(record, event_id=str(uuid.uuid4()), now=now)
+                after, event = rules.request_logout(record, event_id=random_id(), now=now)
                 if record.pending is not None:
                     changes.outcomes[record.pending.id] = "superseded"
                 changes.sites.append(after)

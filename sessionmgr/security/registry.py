@@ -17,11 +17,11 @@ import secrets
 import threading
 import time
 import urllib.parse
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sessionmgr.core.ids import random_id
 from sessionmgr.errors import (
     Conflict,
     Forbidden,
@@ -241,7 +241,7 @@ class HelperRegistry:
                     " approve or reject them, or wait two minutes",
                     code="too_many_pairings",
                 )
-            pairing_id = str(uuid.uuid4())
+            pairing_id = random_id()
             poll_secret = secrets.token_urlsafe(32)
             pairing = _Pairing(
                 id=pairing_id,
@@ -297,7 +297,7 @@ class HelperRegistry:
     def approve(self, pairing_id: str) -> dict[str, Any]:
         with self._lock:
             pairing = self._pending(pairing_id)
-            helper_id = str(uuid.uuid4())
+            helper_id = random_id()
             webhook_secret = new_webhook_secret()
             self.secrets.set(f"webhook-secret:{helper_id}", webhook_secret)
             self.store.add_helper(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from sessionmgr.core import rules
 from sessionmgr.core.model import SiteRecord, parse_declaration
-from sessionmgr.core.sitekey import normalize_site
+from sessionmgr.core.sitekey import display_site, normalize_site
 from sessionmgr.errors import Conflict, InvalidInput
 
 SITE = "example.com"
@@ -178,3 +179,12 @@ def test_normaliser_rejects_non_strings(value: object) -> None:
     except InvalidInput:
         return
     raise AssertionError("a non-string site key was accepted")
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [("example.com", "example.com"), ("xn--bcher-kva.example", "bücher.example"),
+     ("xn--invalid-.example", "xn--invalid-.example"), ("127.0.0.1", "127.0.0.1")],
+)
+def test_display_site_decodes_punycode_and_leaves_the_rest(key: str, shown: str) -> None:
+    assert display_site(key) == shown
