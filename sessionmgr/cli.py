@@ -3,6 +3,7 @@ commands that talk to the running daemon through its loopback API."""
 
 from __future__ import annotations
 
+import gc
 import json
 import signal
 import sys
@@ -108,8 +109,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     log.setup(args.log_level, log_dir=paths.log_dir())
+    gc.disable()  # as in the tray app: every site's record, made once, kept for good
     try:
         daemon = Daemon.open(port=args.port, require_keyring=args.require_keyring)
+        gc.freeze()
     except (AlreadyRunning, SecretStoreError, StoreError) as exc:
         print(f"sessionmgr: {exc}", file=sys.stderr)
         return 1
@@ -118,6 +121,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"sessionmgr: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr
         )
         return 1
+    finally:
+        gc.enable()
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:

@@ -4,6 +4,7 @@ and the events a user action produces. Immutable, JSON in and out, no I/O."""
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -271,45 +272,58 @@ class SiteRecord:
         pending: Event | None,
         bindings: dict[str, Binding] | None = None,
     ) -> SiteRecord:
-        """The stored form back. Loading many: pass one ``bindings`` dict to all, so
-        equal bindings are one object; statuses, sources and apis are the constants."""
+        """The stored form back (see :meth:`from_rows` for many)."""
+        return cls.from_rows([(site, row, updated_at, pending)], bindings)[0]
+
+    @classmethod
+    def from_rows(
+        cls,
+        rows: Iterable[tuple[str, dict[str, Any], float, Event | None]],
+        bindings: dict[str, Binding] | None = None,
+    ) -> list[SiteRecord]:
+        """Stored forms back: (site, row, updated_at, pending) each. Start-up loads every
+        site through this one loop; equal bindings become one object (``bindings`` may
+        be shared across calls), statuses, sources and apis the interned constants."""
         shared = {} if bindings is None else bindings
         word = _CONSTANTS.get
         make = Session._make
-        sessions: tuple[Session, ...] | None = None
-        if (declared := row.get("sessions")) is not None:
-            made = []
-            for entry in declared:  # the hot loop of a start-up: plain calls, no helpers
-                status = entry[1]
-                binding = None
-                if len(entry) > 2:
-                    binding = shared.get(entry[2])
-                    if binding is None:
-                        binding = shared[entry[2]] = Binding(entry[2])
-                made.append(make((entry[0], word(status, status), binding)))
-            sessions = tuple(made)
-        binding = None
-        if (cookie := row.get("binding")) is not None:
-            binding = shared.get(cookie)
-            if binding is None:
-                binding = shared[cookie] = Binding(cookie)
-        source = row.get("source", "none")
-        api = row.get("api", "sessions")
-        persistent = row.get("persistent")
-        intent = row.get("persist_intent")
-        attention = row.get("attention")
-        return cls(
-            site=site,
-            sessions=sessions,
-            binding=binding,
-            source=word(source, source),
-            api=word(api, api),
-            pending=pending,
-            persistent=Persistent(persistent[0], float(persistent[1])) if persistent else None,
-            persist_intent=Persistent(intent[0], float(intent[1])) if intent else None,
-            attention=Attention(**attention) if attention else None,
-            updated_at=updated_at,
-        )
+        records = []
+        for site, row, updated_at, pending in rows:
+            sessions: tuple[Session, ...] | None = None
+            if (declared := row.get("sessions")) is not None:
+                made = []
+                for entry in declared:
+                    status = entry[1]
+                    binding = None
+                    if len(entry) > 2:
+                        binding = shared.get(entry[2])
+                        if binding is None:
+                            binding = shared[entry[2]] = Binding(entry[2])
+                    made.append(make((entry[0], word(status, status), binding)))
+                sessions = tuple(made)
+            site_binding = None
+            if (cookie := row.get("binding")) is not None:
+                site_binding = shared.get(cookie)
+                if site_binding is None:
+                    site_binding = shared[cookie] = Binding(cookie)
+            source = row.get("source", "none")
+            api = row.get("api", "sessions")
+            persistent = row.get("persistent")
+            intent = row.get("persist_intent")
+            attention = row.get("attention")
+            records.append(cls(
+                site,
+                sessions,
+                site_binding,
+                word(source, source),
+                word(api, api),
+                pending,
+                Persistent(persistent[0], float(persistent[1])) if persistent else None,
+                Persistent(intent[0], float(intent[1])) if intent else None,
+                Attention(**attention) if attention else None,
+                updated_at,
+            ))
+        return records
 
 
 # -- parsing ----------------------------------------------------------------

