@@ -188,28 +188,38 @@ class Dispatcher:
         self._dirty = False
         self._stopping = False
         self._parked = False
-        self._threads: list[threading.Thread] = []
+        self._threads: list[threading.Thread] = []  # the scheduler, then workers
+        self._worker_threads = 0
 
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> None:
-        """Start the scheduler and worker threads (daemon threads: stop() is still expected)."""
+        """Start the scheduler thread; worker threads start with the first deliveries
+        (an idle app keeps none). Daemon threads: stop() is still expected."""
         with self._lock:
             if self._threads:
                 raise RuntimeError("dispatcher already started")
             self._stopping = False
             self._dirty = True
-            self._threads = [
-                threading.Thread(target=self._schedule, name="sessionmgr-events", daemon=True)
-            ] + [
-                threading.Thread(
-                    target=self._work, name=f"sessionmgr-events-worker-{i}", daemon=True
-                )
-                for i in range(self._workers)
-            ]
-        for t in self._threads:
-            t.start()
-        log.debug("dispatcher started with %d worker(s)", self._workers)
+            scheduler = threading.Thread(
+                target=self._schedule, name="sessionmgr-events", daemon=True
+            )
+            self._threads = [scheduler]
+            self._worker_threads = 0
+        scheduler.start()
+        log.debug("dispatcher started (up to %d worker(s))", self._workers)
+
+    def _add_workers_locked(self) -> None:
+        """As many workers as deliveries are handed out, up to ``workers``."""
+        while self._worker_threads < min(self._workers, len(self._inflight)):  # incl. ready
+            worker = threading.Thread(
+                target=self._work,
+                name=f"sessionmgr-events-worker-{self._worker_threads}",
+                daemon=True,
+            )
+            self._threads.append(worker)
+            self._worker_threads += 1
+            worker.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop all threads; an attempt in flight finishes (or times out) and is recorded."""
@@ -269,6 +279,8 @@ class Dispatcher:
                         for d in fresh:
                             self._inflight.add(d.helper_id)
                             self._ready.append(d)
+                        if not self._stopping:
+                            self._add_workers_locked()
                         self._work_cond.notify(len(fresh))
                     continue
                 timeout = self._wait_timeout(now, busy)

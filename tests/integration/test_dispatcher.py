@@ -461,12 +461,15 @@ def test_idle_dispatcher_waits_without_polling_and_wakes_at_once(
     assert all(t.is_alive() for t in dispatcher.threads)
     assert dispatcher.wait_idle(0)  # still parked, nothing happened in between
     assert dict(store.calls) == calls
+    assert [t.name for t in dispatcher.threads] == ["sessionmgr-events"]  # no idle workers
 
     store.add("e1", "h1", event_body("e1"))
     dispatcher.wake()
     assert ids(rx.wait_for(1)) == ["e1"]
     changes.wait_row("e1", "h1", lambda r: r.status == "delivered")
     assert dispatcher.wait_idle(TIMEOUT)
+    assert [t.name for t in dispatcher.threads] == [
+        "sessionmgr-events", "sessionmgr-events-worker-0"]  # one delivery, one worker
 
 
 def test_a_future_retry_is_slept_until_not_polled(
@@ -491,7 +494,7 @@ def test_stop_is_prompt_and_joins_every_thread(
     dispatcher = Dispatcher(store, lambda h: secrets[h], workers=3)
     dispatcher.start()
     threads = dispatcher.threads
-    assert len(threads) == 4
+    assert [t.name for t in threads] == ["sessionmgr-events"]  # workers come with work
     began = time.monotonic()
     dispatcher.stop()
     assert time.monotonic() - began < 1
