@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
-from PySide6.QtCore import QObject, QRect, Signal
+from PySide6.QtCore import QObject, QRect, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
 from sessionmgr import settings as settings_io
@@ -91,7 +91,20 @@ class Controller(QObject):
                 "This desktop has no system tray, so Session Manager shows this window "
                 "instead. Closing it leaves Session Manager running: start it again to "
                 "bring the window back.")
-        self.bridge.refresh_all(done=self.loaded.emit)
+        self.bridge.refresh_all(done=self._on_loaded)
+
+    PRELOAD_MS = 200
+
+    def _on_loaded(self) -> None:
+        self.loaded.emit()
+        QTimer.singleShot(self.PRELOAD_MS, self, self._preload_doorhanger)
+
+    def _preload_doorhanger(self) -> None:
+        """Shortly after start-up, load the doorhanger's code and the PySide6 enums it
+        names (~12 ms, under 1 MiB), so that the first click only builds the widgets
+        (~11 ms instead of ~25); those, with the style and fonts they load (~7 MiB),
+        still wait for that click."""
+        from sessionmgr.gui import doorhanger  # noqa: F401
 
     @property
     def doorhanger(self) -> Doorhanger:
