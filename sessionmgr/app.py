@@ -45,17 +45,14 @@ class SingleInstance:
 
     def __init__(self, directory: Path):
         self._lock = QLockFile(str(directory / "gui.lock"))
-        self._locked = False
 
     def acquire(self) -> bool:
         """Become the instance, or return False when another one holds the lock."""
-        self._locked = self._lock.tryLock(200)
-        return self._locked
+        return bool(self._lock.tryLock(200))
 
     def release(self) -> None:
-        if self._locked:
+        if self._lock.isLocked():
             self._lock.unlock()
-            self._locked = False
 
 
 def ask_running_app(timeout: float = 5.0) -> bool:
@@ -199,7 +196,7 @@ def run(argv: list[str], *, exec_: bool = True, require_keyring: bool = False) -
             file=sys.stderr,
         )
         return 1
-    from sessionmgr.daemon import Daemon  # the Qt-free core; imported late for a fast --help
+    from sessionmgr.daemon import Daemon, kept_for_good  # the Qt-free core
     from sessionmgr.gui.bridge import DaemonBackend
     from sessionmgr.gui.controller import Controller
 
@@ -214,16 +211,8 @@ def run(argv: list[str], *, exec_: bool = True, require_keyring: bool = False) -
 
     waker = _SignalWaker(qapp) if exec_ else None
     try:
-        # What start-up makes (modules, every site's record) lives as long as the app:
-        # no collector passes while it is made (re-enabled with 100,000 new objects in
-        # its youngest generation, the collector walks them all: ~25 ms at 10,000
-        # sites), then out of the collector's sight for good (later pauses).
-        gc.disable()
-        try:
+        with kept_for_good():
             daemon = Daemon.open(require_keyring=require_keyring)
-            gc.freeze()
-        finally:
-            gc.enable()
         daemon.start()
     except SessionmgrError as exc:
         gc.unfreeze()

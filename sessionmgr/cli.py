@@ -3,7 +3,6 @@ commands that talk to the running daemon through its loopback API."""
 
 from __future__ import annotations
 
-import gc
 import json
 import signal
 import sys
@@ -96,7 +95,7 @@ def _when(timestamp: float | None) -> str:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from sessionmgr import log
-    from sessionmgr.daemon import Daemon
+    from sessionmgr.daemon import Daemon, kept_for_good
     from sessionmgr.errors import AlreadyRunning
     from sessionmgr.security.secrets import SecretStoreError
     from sessionmgr.store.db import StoreError
@@ -109,10 +108,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     log.setup(args.log_level, log_dir=paths.log_dir())
-    gc.disable()  # as in the tray app: every site's record, made once, kept for good
     try:
-        daemon = Daemon.open(port=args.port, require_keyring=args.require_keyring)
-        gc.freeze()
+        with kept_for_good():
+            daemon = Daemon.open(port=args.port, require_keyring=args.require_keyring)
     except (AlreadyRunning, SecretStoreError, StoreError) as exc:
         print(f"sessionmgr: {exc}", file=sys.stderr)
         return 1
@@ -121,8 +119,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"sessionmgr: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr
         )
         return 1
-    finally:
-        gc.enable()
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:

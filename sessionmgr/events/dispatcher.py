@@ -189,7 +189,6 @@ class Dispatcher:
         self._stopping = False
         self._parked = False
         self._threads: list[threading.Thread] = []  # the scheduler, then workers
-        self._worker_threads = 0
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -205,20 +204,16 @@ class Dispatcher:
                 target=self._schedule, name="sessionmgr-events", daemon=True
             )
             self._threads = [scheduler]
-            self._worker_threads = 0
         scheduler.start()
         log.debug("dispatcher started (up to %d worker(s))", self._workers)
 
     def _add_workers_locked(self) -> None:
         """As many workers as deliveries are handed out, up to ``workers``."""
-        while self._worker_threads < min(self._workers, len(self._inflight)):  # incl. ready
-            worker = threading.Thread(
-                target=self._work,
-                name=f"sessionmgr-events-worker-{self._worker_threads}",
-                daemon=True,
+        while (started := len(self._threads) - 1) < min(self._workers, len(self._inflight)):
+            worker = threading.Thread(  # (in flight includes ready)
+                target=self._work, name=f"sessionmgr-events-worker-{started}", daemon=True
             )
             self._threads.append(worker)
-            self._worker_threads += 1
             worker.start()
 
     def stop(self, timeout: float = 5.0) -> None:

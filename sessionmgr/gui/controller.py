@@ -39,6 +39,8 @@ class Controller(QObject):
     quit_requested = Signal()
     loaded = Signal()  # once, when the first snapshot is in: tray and menu current
 
+    PRELOAD_MS = 200  # after loaded: the doorhanger's code (see _preload_doorhanger)
+
     def __init__(self, service: Any, settings: Settings | None = None, *,
                  tray_available: bool | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -93,8 +95,6 @@ class Controller(QObject):
                 "bring the window back.")
         self.bridge.refresh_all(done=self._on_loaded)
 
-    PRELOAD_MS = 200
-
     def _on_loaded(self) -> None:
         self.loaded.emit()
         QTimer.singleShot(self.PRELOAD_MS, self, self._preload_doorhanger)
@@ -120,6 +120,10 @@ class Controller(QObject):
             d.cancel_persistent_requested.connect(b.cancel_persistent)
             d.sessions_window_requested.connect(self.show_sessions_window)
         return self._doorhanger
+
+    def _shown_doorhanger(self) -> Doorhanger | None:
+        door = self._doorhanger
+        return door if door is not None and door.isVisible() else None
 
     def close(self) -> None:
         """Stop talking to the service and destroy the windows now, while Qt is whole
@@ -170,8 +174,8 @@ class Controller(QObject):
         state = self.focused_state()
         if self.tray is not None:
             self.tray.set_state(state, undelivered=self.sites.undelivered_count() > 0)
-        if doorhanger and self._doorhanger is not None and self._doorhanger.isVisible():
-            self._doorhanger.set_state(state)
+        if doorhanger and (shown := self._shown_doorhanger()) is not None:
+            shown.set_state(state)
 
     def _on_helpers(self, helpers: list[dict[str, Any]]) -> None:
         self.helpers.set_items(helpers)
@@ -241,8 +245,8 @@ class Controller(QObject):
 
     def toggle_doorhanger(self, anchor: QRect | None = None) -> None:
         """A click on the tray icon: open, or close when that click just closed it."""
-        if self._doorhanger is not None and self._doorhanger.isVisible():
-            self._doorhanger.close()
+        if (shown := self._shown_doorhanger()) is not None:
+            shown.close()
         elif self._doorhanger is None or not self._doorhanger.just_closed():
             self.open_doorhanger(anchor)
 
