@@ -15,8 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from sessionmgr.core import rules
 from sessionmgr.core.ids import random_id
@@ -35,8 +34,7 @@ from sessionmgr.store.repository import Changes, Store
 log = logging.getLogger("sessionmgr.service")
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """What changed: ``kind`` is site, site_removed, event, delivery, pairing, helper or focus."""
 
     kind: str
@@ -294,8 +292,8 @@ class SessionService:
             )
             if persistent and account is not None and self._public_key_for is not None:
                 key = self._public_key_for(after.site, account)
-                event = replace(event, public_key=key)
-                after = replace(after, pending=event)
+                event = event._replace(public_key=key)
+                after = after._replace(pending=event)
             self._commit_action(current, after, event)
         self._events_written()
         self.notify([Change("event", event.id), Change("site", after.site)])
@@ -399,7 +397,7 @@ class SessionService:
                     attention is not None
                     or (record.attention and record.attention.event_id == event_id)
                 ):
-                    after = replace(record, attention=attention)
+                    after = record._replace(attention=attention)
                     self.store.commit(Changes(sites=[after]))
                     self._sites[site] = after
                     changes.append(Change("site", site))
@@ -476,7 +474,7 @@ class SessionService:
                 deliveries = self.store.delivery_summary(record.pending.id)
                 undelivered = self._delivery_attention(record, record.pending.id, deliveries)
                 if undelivered is not None:
-                    after = replace(after, attention=undelivered)
+                    after = after._replace(attention=undelivered)
                 batch.sites.append(after)
                 batch.outcomes[record.pending.id] = "no_response"
                 self._sites[record.site] = after

@@ -10,7 +10,7 @@ import re
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sessionmgr import __version__
 from sessionmgr.api.guards import ApiError, parse_json_object
@@ -45,8 +45,7 @@ class Response:
 Handler = Callable[[Any, Request], Response]
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     method: str
     pattern: re.Pattern[str]
     who: Who

@@ -7,7 +7,7 @@ file or fires anything: the caller passes ``now`` and persists the result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from sessionmgr.core.model import (
     Attention,
@@ -25,8 +25,7 @@ DEFAULT_PENDING_TIMEOUT = 10.0
 PERSIST_INTENT_SECONDS = 600.0  # time to type a password after choosing "stay signed in"
 
 
-@dataclass(frozen=True)
-class Transition:
+class Transition(NamedTuple):
     """The result of applying a declaration."""
 
     record: SiteRecord
@@ -67,8 +66,7 @@ def apply_declaration(
         # R5: undefined and no live binding: the session information expired.
         sessions, binding, source = None, None, "none"
 
-    after = replace(
-        before,
+    after = before._replace(
         sessions=sessions,
         binding=binding,
         source=source,
@@ -77,10 +75,10 @@ def apply_declaration(
         attention=None,
     )
     persistent, intent = _persistent_after(before, after, now, persist_seconds)
-    after = replace(after, persistent=persistent, persist_intent=intent)
+    after = after._replace(persistent=persistent, persist_intent=intent)
     changed = current is None or not after.same_state(before)
     if changed:
-        after = replace(after, updated_at=now)
+        after = after._replace(updated_at=now)
     return Transition(after, changed, before.pending)
 
 
@@ -149,7 +147,7 @@ def request_login(
             )
         previous = active
     event = Event(event_id, "login", current.site, account, previous, persistent, now)
-    return replace(current, pending=event, persist_intent=None, attention=None), event
+    return current._replace(pending=event, persist_intent=None, attention=None), event
 
 
 def request_logout(current: SiteRecord, *, event_id: str, now: float) -> tuple[SiteRecord, Event]:
@@ -158,7 +156,7 @@ def request_logout(current: SiteRecord, *, event_id: str, now: float) -> tuple[S
     if active is None:
         raise Conflict(f"nobody is signed in to {current.site}", code="not_signed_in")
     event = Event(event_id, "logout", current.site, active, None, False, now)
-    return replace(current, pending=event, persist_intent=None, attention=None), event
+    return current._replace(pending=event, persist_intent=None, attention=None), event
 
 
 def expire_pending(
@@ -175,8 +173,7 @@ def expire_pending(
         f"{display_site(current.site)} did not respond to the request to {verb} "
         f"within {timeout:g} s"
     )
-    return replace(
-        current,
+    return current._replace(
         pending=None,
         attention=Attention("no_response", message, pending.id),
         updated_at=now,
@@ -187,4 +184,4 @@ def cancel_persistent(current: SiteRecord, *, now: float) -> SiteRecord:
     """Undo "stay signed in" for the site."""
     if current.persistent is None:
         return current
-    return replace(current, persistent=None, updated_at=now)
+    return current._replace(persistent=None, updated_at=now)

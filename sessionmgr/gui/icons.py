@@ -9,11 +9,10 @@ scale and on any device pixel ratio.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from enum import Enum
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from PySide6.QtCore import QRect, QSize
 from PySide6.QtGui import QColor, QIcon, QIconEngine, QPainter, QPixmap
@@ -29,8 +28,7 @@ class IconKind(Enum):
     PENDING = "pending"
 
 
-@dataclass(frozen=True)
-class TrayLook:
+class TrayLook(NamedTuple):
     kind: IconKind
     warning: bool
     tooltip: str

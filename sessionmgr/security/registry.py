@@ -19,7 +19,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sessionmgr.core.ids import random_id
 from sessionmgr.errors import (
@@ -44,8 +44,7 @@ _MAX_NAME = 100
 _EXTENSION_ORIGIN = re.compile(r"(chrome-extension|moz-extension)://[A-Za-z0-9._-]{1,128}")
 
 
-@dataclass(frozen=True)
-class Principal:
+class Principal(NamedTuple):
     """The authenticated caller of one request."""
 
     kind: Literal["owner", "helper"]

@@ -35,8 +35,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import itsdangerous
 from itsdangerous.encoding import base64_decode, base64_encode
@@ -103,19 +102,26 @@ class UnexpectedIdentity(TokenError):
     default_message = "the token belongs to another identity than expected"
 
 
-@dataclass(frozen=True)
-class SigningKey:
-    """One HMAC key; ``kid`` names it inside tokens, ``secret`` never leaves the process."""
-
+class _KeyFields(NamedTuple):
     kid: str
-    secret: bytes = field(repr=False)
+    secret: bytes
     created: float
 
-    def __post_init__(self) -> None:
-        if not _KID_RE.fullmatch(self.kid):
+
+class SigningKey(_KeyFields):
+    """One HMAC key; ``kid`` names it inside tokens, ``secret`` never leaves the process."""
+
+    __slots__ = ()
+
+    def __new__(cls, kid: str, secret: bytes, created: float) -> SigningKey:
+        if not _KID_RE.fullmatch(kid):
             raise ValueError("a kid is 1-32 characters of [A-Za-z0-9_-]")
-        if len(self.secret) < KEY_BYTES:
+        if len(secret) < KEY_BYTES:
             raise ValueError(f"a signing key needs at least {KEY_BYTES} bytes")
+        return super().__new__(cls, kid, secret, created)
+
+    def __repr__(self) -> str:
+        return f"SigningKey(kid={self.kid!r}, created={self.created!r})"
 
     @classmethod
     def generate(cls, now: float, taken: set[str] | None = None) -> SigningKey:
@@ -230,8 +236,7 @@ class KeySet:
             self._keys = tuple(k for k in self._keys if k.kid != kid)
 
 
-@dataclass(frozen=True)
-class TokenData:
+class TokenData(NamedTuple):
     """What a verified token says."""
 
     identity: str
@@ -241,13 +246,15 @@ class TokenData:
     twin: str | None = None
 
 
-@dataclass(frozen=True)
-class IssuedToken:
+class IssuedToken(NamedTuple):
     """A freshly signed token; ``max_age`` tells the holder how long it lives."""
 
-    token: str = field(repr=False)
+    token: str
     issued: float
     max_age: float
+
+    def __repr__(self) -> str:
+        return f"IssuedToken(issued={self.issued!r}, max_age={self.max_age!r})"
 
 
 def _finite_number(value: object) -> bool:

@@ -15,7 +15,8 @@ import requests
 from standardwebhooks import Webhook
 
 from sessionmgr.events.backoff import next_delay
-from sessionmgr.events.dispatcher import Dispatcher, MemoryDeliveryStore
+from sessionmgr.events.dispatcher import Dispatcher
+from sessionmgr.events.memory_store import MemoryDeliveryStore
 from sessionmgr.events.webhooks import WebhookVerifier, new_webhook_secret
 from tests.receivers import Received, Receiver, Reply, unused_port
 
