@@ -52,7 +52,8 @@ def kept_for_good() -> Iterator[None]:
     """Around making what lives as long as the process (modules, every site's record):
     no collector passes meanwhile (re-enabled with 100,000 new objects in its youngest
     generation, the collector walks them all: ~25 ms at 10,000 sites), then out of the
-    collector's sight for good (``gc.freeze``: no later pauses over them)."""
+    collector's sight for good (``gc.freeze``: no later pauses over them). The commands
+    turn the collector off before their first import, so the window starts there."""
     gc.disable()
     try:
         yield
