@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from sessionmgr import __version__
@@ -22,24 +21,37 @@ from sessionmgr.security.registry import Principal
 Who = Literal["anyone", "helper", "owner", "poll"]
 
 
-@dataclass
 class Request:
-    method: str
-    path: str
-    params: dict[str, str]
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: dict[str, Any] = field(default_factory=dict)
-    principal: Principal | None = None
-    raw: bytes = b""  # the body as sent, for routes that parse it themselves
+    """One request as the routes see it. The server fills ``principal``, ``body`` and
+    ``raw`` (the body as sent, for routes that parse it themselves) once its guards
+    have passed. Plain slotted classes, this and :class:`Response`: one of each is
+    made per request, and a dataclass costs more to define than the pair do to run."""
+
+    __slots__ = ("body", "headers", "method", "params", "path", "principal", "query", "raw")
+
+    def __init__(self, method: str, path: str, params: dict[str, str],
+                 query: dict[str, list[str]], headers: dict[str, str]) -> None:
+        self.method = method
+        self.path = path
+        self.params = params
+        self.query = query
+        self.headers = headers
+        self.body: dict[str, Any] = {}
+        self.principal: Principal | None = None
+        self.raw = b""
 
 
-@dataclass
 class Response:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    encoded: bytes | None = None  # the body already as JSON bytes
+    """A route's answer; ``encoded`` is the body already as JSON bytes."""
+
+    __slots__ = ("body", "encoded", "headers", "status")
+
+    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
+                 encoded: bytes | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = {} if headers is None else headers
+        self.encoded = encoded
 
 
 Handler = Callable[[Any, Request], Response]

@@ -18,7 +18,6 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from sessionmgr.core.ids import random_id
@@ -53,19 +52,26 @@ class Principal(NamedTuple):
     renewal: IssuedToken | None = None
 
 
-@dataclass
 class _Pairing:
-    id: str
-    name: str
-    origin: str | None
-    events_url: str
-    code: str
-    poll_secret_hash: bytes
-    created_at: float
-    expires_at: float
-    status: str = "pending"
-    helper_id: str | None = None
-    handoff: dict[str, str] | None = None  # token + webhook secret, given out once
+    """One pairing request, from ask to approval (or rejection, or expiry). ``handoff``
+    holds the new helper's token and webhook secret until its poll takes them, once."""
+
+    __slots__ = ("code", "created_at", "events_url", "expires_at", "handoff", "helper_id",
+                 "id", "name", "origin", "poll_secret_hash", "status")
+
+    def __init__(self, *, id: str, name: str, origin: str | None, events_url: str, code: str,
+                 poll_secret_hash: bytes, created_at: float, expires_at: float) -> None:
+        self.id = id
+        self.name = name
+        self.origin = origin
+        self.events_url = events_url
+        self.code = code
+        self.poll_secret_hash = poll_secret_hash
+        self.created_at = created_at
+        self.expires_at = expires_at
+        self.status = "pending"
+        self.helper_id: str | None = None
+        self.handoff: dict[str, str] | None = None
 
     def public(self, now: float) -> dict[str, Any]:
         return {
