@@ -154,6 +154,24 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
+# SQLite's page cache during the start-up scan, in KiB (a negative cache_size).
+SCAN_CACHE_KIB = 64
+
+
+@contextlib.contextmanager
+def _small_page_cache(conn: sqlite3.Connection) -> Iterator[None]:
+    """Reading every site reads each page of the table once: SQLite's cache would keep
+    up to its 2 MiB default of them, never read again and, once malloc'd, never given
+    back to the system (2 MiB of idle RSS at 10,000 sites). A few pages do for a scan;
+    the usual size is back afterwards, for the pages later commands use."""
+    previous = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size = {-SCAN_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA cache_size = {int(previous)}")
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
@@ -175,7 +193,7 @@ class Store:
     # -- sites -------------------------------------------------------------
 
     def load_sites(self) -> list[SiteRecord]:
-        with self.db.read() as conn, _no_gc():
+        with self.db.read() as conn, _no_gc(), _small_page_cache(conn):
             rows = conn.cursor()
             rows.row_factory = None  # plain tuples: no sqlite3.Row per site
             rows.execute("SELECT site, state, pending_event, updated_at FROM sites ORDER BY site")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import signal
 import sqlite3
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from sessionmgr.core.model import Attention, Binding, Event, Persistent, Session, SiteRecord
 from sessionmgr.service import SessionService
 from sessionmgr.store.db import Database, StoreEnvironmentError, StoreError
-from sessionmgr.store.repository import MIGRATIONS, Changes, Store
+from sessionmgr.store.repository import MIGRATIONS, SCAN_CACHE_KIB, Changes, Store
 
 
 def test_migrates_an_empty_file_to_the_current_schema(tmp_path: Path) -> None:
@@ -95,6 +96,37 @@ def test_schema_2_site_states_are_migrated_to_the_compact_form(tmp_path: Path) -
             stored = json.loads(conn.execute(
                 "SELECT state FROM sites WHERE site = 'a.example'").fetchone()[0])
         assert stored["sessions"] == [["ann", "active", "SID"], ["bob", "passive"]]
+    finally:
+        store.close()
+
+
+def test_loading_every_site_scans_with_a_small_page_cache_and_restores_it(
+    tmp_path: Path,
+) -> None:
+    """Start-up reads each site once: SQLite's page cache stays small meanwhile (its
+    pages would stay malloc'd for nothing), then is what it was. Rows stored out of
+    site order (as years of use leave them) still load complete and sorted."""
+    sites = [f"s{i:04d}.example" for i in range(2000)]
+    random.Random(7).shuffle(sites)  # rowids in another order than the site index
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        for chunk in range(0, len(sites), 500):
+            store.commit(Changes(sites=[
+                SiteRecord(site, (Session(f"ann@{site}", "active", SID),), SID, "declared",
+                           updated_at=1.0)
+                for site in sites[chunk:chunk + 500]]))
+        with store.db.read() as conn:
+            conn.execute("PRAGMA cache_size = -500")
+        seen: list[str] = []
+        store.db._conn.set_trace_callback(seen.append)
+        loaded = store.load_sites()
+        store.db._conn.set_trace_callback(None)
+        assert [record.site for record in loaded] == sorted(sites)
+        assert loaded[0].sessions == (Session(f"ann@{loaded[0].site}", "active", SID),)
+        scan = next(i for i, sql in enumerate(seen) if sql.startswith("SELECT site, state"))
+        assert seen[scan - 1] == f"PRAGMA cache_size = {-SCAN_CACHE_KIB}"
+        with store.db.read() as conn:
+            assert conn.execute("PRAGMA cache_size").fetchone()[0] == -500
     finally:
         store.close()
 
