@@ -160,3 +160,31 @@ def test_ready_is_reported_once_every_site_is_in(home: Path, qtbot: Any, capsys:
         assert rows_when_ready == [30]
     finally:
         app.shutdown()
+
+
+STARTED = """
+import json, linecache, sys
+from sessionmgr import app
+assert app.run(["sessionmgr"], exec_=False) == 0
+from PySide6 import QtWidgets
+print(json.dumps({"types": sorted(vars(QtWidgets))}))
+app.shutdown()
+"""
+
+
+def started_app(tmp_path: Path) -> dict[str, Any]:
+    """What a freshly started app (a process of its own) reports about itself."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(SESSIONMGR_HOME=str(home), SESSIONMGR_SECRETS="file", QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run([sys.executable, "-c", STARTED], env=env, capture_output=True,
+                          text=True, timeout=60, check=True)
+    return dict(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_start_up_makes_no_pyside_type_only_an_error_needs(tmp_path: Path) -> None:
+    """PySide6 makes a type at its first use; QMessageBox's costs 0.25 MiB of RSS."""
+    types = started_app(tmp_path)["types"]
+    assert "QSystemTrayIcon" in types, "the check sees the types start-up made"
+    assert "QMessageBox" not in types
