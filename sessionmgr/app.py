@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # The Qt-free daemon, and the standard library it needs, before PySide6: once loaded,
 # PySide6's __feature__ import hook reads the source of every module imported after
-# it into linecache (at start-up ~15 ms, and ~5 MiB kept).
+# it (~15 ms at start-up; see _keep_no_sources for what it used to keep).
 import sessionmgr.daemon  # noqa: F401
 
 # isort: split
@@ -179,6 +179,36 @@ def _application(argv: list[str]) -> QApplication:
     return qapp
 
 
+def _keep_no_sources() -> bool:
+    """PySide6 replaces ``__import__``: after each import it asks whether the module
+    uses PySide6 (for its opt-in ``__feature__`` switches) by reading the module's
+    whole source with ``inspect.getsource``, which keeps it in ``linecache`` for
+    good: at start-up typing, datetime, logging, enum and 26 more (2 MiB of lines,
+    a peak that idle RSS never comes down from), later every module a first request
+    imports. PySide6 still asks and gets the same answer; what the question put
+    into linecache is dropped (only tracebacks use it, and they read it again).
+    Returns whether PySide6 has that hook (private to it: absent, nothing to do)."""
+    feature = sys.modules.get("shibokensupport.feature")
+    asks = getattr(feature, "_mod_uses_pyside", None)
+    if feature is None or asks is None or not callable(asks):
+        return False
+    if getattr(asks, "keeps_no_source", False):
+        return True
+
+    def uses_pyside(module: Any) -> bool:
+        cache = linecache.cache
+        known = set(cache)
+        try:
+            return bool(asks(module))
+        finally:
+            for name in [name for name in cache if name not in known]:
+                cache.pop(name, None)
+
+    uses_pyside.keeps_no_source = True  # type: ignore[attr-defined]
+    vars(feature)["_mod_uses_pyside"] = uses_pyside
+    return True
+
+
 def _no_display() -> bool:
     """On X11/Wayland desktops Qt aborts without a display; say so instead."""
     if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
@@ -196,6 +226,8 @@ def run(argv: list[str], *, exec_: bool = True, require_keyring: bool = False) -
             file=sys.stderr,
         )
         return 1
+    hooked = _keep_no_sources()
+    linecache.clearcache()  # what the hook read before (PySide6's own imports, ours)
     from sessionmgr.daemon import Daemon, kept_for_good  # the Qt-free core
     from sessionmgr.gui.bridge import DaemonBackend
     from sessionmgr.gui.controller import Controller
@@ -238,7 +270,8 @@ def run(argv: list[str], *, exec_: bool = True, require_keyring: bool = False) -
         # menu are current) and the event loop turns.
         controller.loaded.connect(lambda: print(f"sessionmgr: ready {daemon.url}", flush=True))
     controller.start()
-    linecache.clearcache()  # the sources PySide6's import hook read (only tracebacks use it)
+    if not hooked:  # what PySide6's import hook read meanwhile (only tracebacks use it)
+        linecache.clearcache()
     if not exec_:
         _current = tray_app
         return 0

@@ -166,8 +166,14 @@ STARTED = """
 import json, linecache, sys
 from sessionmgr import app
 assert app.run(["sessionmgr"], exec_=False) == 0
+kept = sorted(linecache.cache)
+sys.path.insert(0, sys.argv[1])
+import plain_probe, qt_probe  # imported later, as a first request's modules are
 from PySide6 import QtWidgets
-print(json.dumps({"types": sorted(vars(QtWidgets))}))
+decided = sys.modules["shibokensupport.feature"].pyside_feature_dict
+print(json.dumps({"types": sorted(vars(QtWidgets)), "kept": kept,
+                  "kept_later": sorted(linecache.cache),
+                  "decided": [decided.get("plain_probe"), decided.get("qt_probe")]}))
 app.shutdown()
 """
 
@@ -176,10 +182,14 @@ def started_app(tmp_path: Path) -> dict[str, Any]:
     """What a freshly started app (a process of its own) reports about itself."""
     home = tmp_path / "home"
     home.mkdir()
+    probes = tmp_path / "probes"
+    probes.mkdir()
+    (probes / "plain_probe.py").write_text("VALUE = 1\n")
+    (probes / "qt_probe.py").write_text("import PySide6.QtCore  # uses PySide6\n")
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.update(SESSIONMGR_HOME=str(home), SESSIONMGR_SECRETS="file", QT_QPA_PLATFORM="offscreen")
-    done = subprocess.run([sys.executable, "-c", STARTED], env=env, capture_output=True,
-                          text=True, timeout=60, check=True)
+    done = subprocess.run([sys.executable, "-c", STARTED, str(probes)], env=env,
+                          capture_output=True, text=True, timeout=60, check=True)
     return dict(json.loads(done.stdout.splitlines()[-1]))
 
 
@@ -188,3 +198,13 @@ def test_start_up_makes_no_pyside_type_only_an_error_needs(tmp_path: Path) -> No
     types = started_app(tmp_path)["types"]
     assert "QSystemTrayIcon" in types, "the check sees the types start-up made"
     assert "QMessageBox" not in types
+
+
+def test_pyside6s_import_hook_keeps_no_module_sources(tmp_path: Path) -> None:
+    """PySide6 reads each imported module's source to see whether it uses PySide6;
+    it still decides as before, but the sources are not kept in linecache (2 MiB at
+    start-up, and every module a first request imports later)."""
+    started = started_app(tmp_path)
+    assert started["kept"] == []
+    assert started["kept_later"] == []
+    assert started["decided"] == [-1, 0]  # PySide6's answers: does not / does use it
