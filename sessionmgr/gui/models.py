@@ -90,8 +90,7 @@ class _Row:
     attention: dict[str, Any] | None
     updated_at: Any
     focused: bool
-    key: tuple[Any, str] = ((), "")               # sort key for the current column, then site
-    hay_text: str | None = None                   # what the search box matches, made on demand
+    key: Any = None                               # sort key for the current column (see model)
 
     @classmethod
     def of(cls, state: State) -> _Row:
@@ -142,22 +141,25 @@ class _Row:
 class RecordRow:
     """One site straight from the core's immutable :class:`SiteRecord`: the row keeps
     the record (shared with the service, nothing copied) and makes words and dicts
-    only when a view asks, so 10,000 sites cost a small object each.
+    only when a view asks, so 10,000 sites cost a small object each (five slots: 80
+    bytes; the site is the record's, the search text the model's).
 
     ``focused`` and ``now`` are the service's at the time of reading, so
     ``state()`` is exactly the SiteState the service would have answered then.
     """
 
-    __slots__ = ("active", "focused", "hay_text", "key", "now", "record", "site")
+    __slots__ = ("active", "focused", "key", "now", "record")
 
     def __init__(self, record: SiteRecord, focused: bool, now: float):
         self.record = record
         self.focused = focused
         self.now = now
-        self.site = record.site
         self.active = record.active
-        self.key: tuple[Any, str] = ((), "")
-        self.hay_text: str | None = None
+        self.key: Any = None
+
+    @property
+    def site(self) -> str:
+        return self.record.site
 
     @property
     def supported(self) -> bool:
@@ -263,13 +265,6 @@ def _look(row: Row) -> tuple[icons.IconKind, bool]:
     return kind, bool(row.attention)
 
 
-def _hay(row: Row) -> str:
-    """The lower-cased text the search box matches, made at the first search."""
-    if row.hay_text is None:
-        row.hay_text = row.search_text()
-    return row.hay_text
-
-
 class _Table(QAbstractTableModel):
     """Fixed, named columns: the header and column count every table here shares."""
 
@@ -294,8 +289,12 @@ class SiteTableModel(_Table):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._rows: list[Row] = []
-        self._index: dict[str, int] = {}
+        self._rows: list[Row] = []  # sorted by each row's ``key``
+        # Rows by site; a row's position is found from its key (unique: keys end with
+        # the site). Positions are not kept: 10,000 int objects, renumbered on every
+        # insert, for lookups a binary search answers in 14 steps.
+        self._index: dict[str, Row] = {}
+        self._hay: dict[str, str] = {}  # what the search box matches, made at the first search
         self._undelivered: set[str] = set()
         self._sort_column = 0
         self._descending = False
@@ -350,10 +349,12 @@ class SiteTableModel(_Table):
             return describe.when(row.updated_at)
         return ""
 
-    def _sort_key(self, row: Row) -> tuple[Any, str]:
+    def _sort_key(self, row: Row) -> Any:
+        """What the current column sorts by, then the site; by site alone for the
+        site column (as at start-up): the row's own string, not a tuple per row."""
         column = self._sort_column
-        if column == 0:  # by site, as at start-up: site keys are lower-case already
-            return (row.site, row.site)
+        if column == 0:  # site keys are lower-case already
+            return row.site
         if column in (4, 5):
             value = (row.persistent or {}).get("expires") if column == 4 else row.updated_at
             moment = describe.parse_time(value)
@@ -362,29 +363,34 @@ class SiteTableModel(_Table):
         lowered = text.lower()  # site keys are lower-case already: keep one string, not two
         return (text if lowered == text else lowered, row.site)
 
-    def _row(self, state: State | Row) -> Row:
-        row = _as_row(state)
+    def _keep(self, row: Row) -> None:
+        """What the model keeps beside a new or changed row; its key last."""
         if _undelivered(row):
             self._undelivered.add(row.site)
         else:
             self._undelivered.discard(row.site)
+        self._hay.pop(row.site, None)
         row.key = self._sort_key(row)
-        return row
 
     # -- queries the rest of the GUI uses --
 
     def state(self, site: str | None) -> State | None:
         row = self._index.get(site) if site else None
-        return None if row is None else self._rows[row].state()
+        return None if row is None else row.state()
 
     def state_at(self, row: int) -> State | None:
         return self._rows[row].state() if 0 <= row < len(self._rows) else None
 
     def row_of(self, site: str) -> int:
-        return self._index.get(site, -1)
+        row = self._index.get(site)
+        return -1 if row is None else self._position(row.key)
 
     def matches(self, row: int, needle: str) -> bool:
-        return needle in _hay(self._rows[row])
+        found = self._rows[row]
+        hay = self._hay.get(found.site)
+        if hay is None:
+            hay = self._hay[found.site] = found.search_text()
+        return needle in hay
 
     def undelivered_count(self) -> int:
         """Sites where an event could not reach any browser (the tray's badge)."""
@@ -412,6 +418,7 @@ class SiteTableModel(_Table):
         self.beginResetModel()
         rows = [_as_row(s) for s in states]
         self._undelivered = {row.site for row in rows if _undelivered(row)}
+        self._hay = {}
         key = self._sort_key
         for row in rows:
             row.key = key(row)
@@ -428,14 +435,16 @@ class SiteTableModel(_Table):
                 self._upsert(state)
 
     def _upsert(self, state: State | Row) -> None:
-        row = self._row(state)
+        row = _as_row(state)
         site = row.site
-        old = self._index.get(site)
+        previous = self._index.get(site)
+        old = None if previous is None else self._position(previous.key)  # before re-keying
+        self._keep(row)
+        self._index[site] = row
         if old is None:
             at = self._position(row.key)
             self.beginInsertRows(QModelIndex(), at, at)
             self._rows.insert(at, row)
-            self._reindex(at)
             self.endInsertRows()
             return
         rows = self._rows
@@ -449,29 +458,29 @@ class SiteTableModel(_Table):
                                target if target < old else target + 1)
             del rows[old]
             rows.insert(target, row)
-            self._reindex(min(old, target), max(old, target) + 1)
             self.endMoveRows()
             old = target
         rows[old] = row
         self.dataChanged.emit(self.index(old, 0), self.index(old, len(self.COLUMNS) - 1))
 
     def _remove(self, site: str) -> None:
-        row = self._index.get(site)
-        if row is None:
+        found = self._index.get(site)
+        if found is None:
             return
+        row = self._position(found.key)
         self.beginRemoveRows(QModelIndex(), row, row)
         del self._rows[row]
         del self._index[site]
         self._undelivered.discard(site)
-        self._reindex(row)
+        self._hay.pop(site, None)
         self.endRemoveRows()
 
-    def _before(self, a: tuple[Any, str], b: tuple[Any, str]) -> bool:
+    def _before(self, a: Any, b: Any) -> bool:
         """Does key ``a`` sort strictly before key ``b`` in the current order?"""
         return a > b if self._descending else a < b
 
-    def _position(self, key: tuple[Any, str]) -> int:
-        """Binary search for the row where ``key`` belongs."""
+    def _position(self, key: Any) -> int:
+        """Binary search for the row where ``key`` belongs (or is)."""
         lo, hi = 0, len(self._rows)
         while lo < hi:
             mid = (lo + hi) // 2
@@ -481,18 +490,12 @@ class SiteTableModel(_Table):
                 hi = mid
         return lo
 
-    def _reindex(self, start: int = 0, stop: int | None = None) -> None:
-        rows = self._rows
-        for i in range(start, len(rows) if stop is None else stop):
-            self._index[rows[i].site] = i
-
     def _sort_rows(self, rekey: bool = True) -> None:
         if rekey:
             for row in self._rows:
                 row.key = self._sort_key(row)
         self._rows.sort(key=lambda r: r.key, reverse=self._descending)
-        self._index = {}
-        self._reindex()
+        self._index = {row.site: row for row in self._rows}
 
     def sort(self, column: int, order: Qt.SortOrder | None = None) -> None:
         if not 0 <= column < len(self.COLUMNS):
@@ -504,7 +507,7 @@ class SiteTableModel(_Table):
         self._descending = order == QtCore.Qt.SortOrder.DescendingOrder
         self._sort_rows()
         self.changePersistentIndexList(
-            persistent, [self.index(self._index[s], i.column()) for s, i in zip(sites, persistent,
+            persistent, [self.index(self.row_of(s), i.column()) for s, i in zip(sites, persistent,
                                                                                  strict=True)])
         self.layoutChanged.emit()
 

@@ -78,6 +78,23 @@ def test_updates_are_single_rows_not_resets(qtbot: Any) -> None:
     assert not resets
 
 
+def test_search_text_follows_each_rows_changes() -> None:
+    """The search text is made at the first search and kept per site: a change or a
+    removal of the site drops it, so the next search sees the new state."""
+    model = SiteTableModel()
+    model.reset(many_sites(30))
+    site = "site00007.example.com"
+    assert not model.matches(model.row_of(site), "zed@")
+    model.apply({site: samples.state(site, sessions=[samples.session("zed@x.example")])})
+    assert model.matches(model.row_of(site), "zed@")
+    model.apply({site: None})
+    assert model.row_of(site) == -1
+    model.apply({site: samples.state(site, sessions=[samples.session("amy@x.example")])})
+    row = model.row_of(site)
+    assert model.index(row, 0).data() == site
+    assert model.matches(row, "amy@") and not model.matches(row, "zed@")
+
+
 def test_columns_say_what_a_person_needs() -> None:
     model = SiteTableModel()
     model.reset([samples.STAY_SIGNED_IN, samples.PENDING_SWITCH | {"site": "pending.example"},
