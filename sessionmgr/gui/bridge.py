@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
@@ -49,9 +49,7 @@ class Bridge(QObject):
         super().__init__(parent)
         self.service = service
         self._prepare = prepare_site or (lambda state: state)
-        self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="sessionmgr-gui-worker"
-        )
+        self._executor: _Worker | None = _Worker("sessionmgr-gui-worker")
         self._lock = threading.Lock()
         self._dirty: dict[str, set[str]] = {}
         self._woken = False
@@ -70,14 +68,14 @@ class Bridge(QObject):
         done: Callback | None = None,
         what: str = "",
         **kwargs: Any,
-    ) -> Future[Any] | None:
+    ) -> None:
         """Run ``fn(*args, **kwargs)`` on the worker; ``done(result)`` on the GUI thread.
 
         A ``SessionmgrError`` becomes ``error(what, message)``; anything else is
         a bug, logged with its traceback and reported without details.
         """
         if self._executor is None:
-            return None
+            return
 
         def job() -> None:
             try:
@@ -91,7 +89,7 @@ class Bridge(QObject):
                 if done is not None:
                     self._finished.emit(done, result)
 
-        return self._executor.submit(job)
+        self._executor.submit(job)
 
     def _fail(self, pair: tuple[str, str]) -> None:
         self.error.emit(*pair)
@@ -218,8 +216,56 @@ class Bridge(QObject):
             self._unsubscribe = None
         self._timer.stop()
         if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor.shutdown()
             self._executor = None
+
+
+class _Worker:
+    """One thread running jobs in order, started with the first one. What the bridge
+    needs of a one-worker ThreadPoolExecutor, without concurrent.futures, queue and
+    heapq (0.2 MiB of idle RSS): no futures, nobody waits on a single job."""
+
+    def __init__(self, name: str):
+        self._name = name
+        self._jobs: deque[Callable[[], None]] = deque()
+        self._ready = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._ready:
+            if self._stopping:
+                return
+            self._jobs.append(job)
+            if self._thread is None:
+                # A daemon thread: shutdown() ends it; if nobody calls that, it must
+                # not keep the process alive.
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._ready.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._jobs and not self._stopping:
+                    self._ready.wait()
+                if self._stopping:
+                    return
+                job = self._jobs.popleft()
+            try:
+                job()
+            except BaseException:  # the jobs report their own errors: this is a bug
+                log.exception("the GUI worker's job failed")
+
+    def shutdown(self) -> None:
+        """Drop the jobs not started; wait for the one running, if any."""
+        with self._ready:
+            self._stopping = True
+            self._jobs.clear()
+            self._ready.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
 
 
 def _nothing() -> None:

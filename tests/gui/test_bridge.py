@@ -10,7 +10,7 @@ from conftest import FakeService
 from PySide6.QtCore import QThread
 
 from sessionmgr.errors import Conflict
-from sessionmgr.gui.bridge import Bridge
+from sessionmgr.gui.bridge import Bridge, _Worker
 
 
 def test_calls_run_on_the_worker_and_answer_on_the_gui_thread(qtbot: Any) -> None:
@@ -81,3 +81,42 @@ def test_refresh_all_says_when_every_answer_is_in(qtbot: Any) -> None:
     qtbot.waitUntil(lambda: "done" in seen)
     assert seen == ["sites", "focus example.com", "pairings", "done"]
     bridge.close()
+
+
+def test_the_worker_runs_jobs_in_order_on_one_thread_it_starts_when_needed() -> None:
+    worker = _Worker("test-worker")
+    assert worker._thread is None  # nothing submitted, no thread
+    ran: list[tuple[int, str]] = []
+    done = threading.Event()
+    for i in range(20):
+        worker.submit(lambda i=i: ran.append((i, threading.current_thread().name)))
+    worker.submit(done.set)
+    assert done.wait(10)
+    assert ran == [(i, "test-worker") for i in range(20)]
+    worker.shutdown()
+
+
+def test_shutting_the_worker_down_lets_the_running_job_finish_and_drops_the_rest(
+    qtbot: Any,
+) -> None:
+    worker = _Worker("test-worker")
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def slow() -> None:
+        started.set()
+        release.wait(10)
+        ran.append("slow")
+
+    worker.submit(slow)
+    worker.submit(lambda: ran.append("queued"))
+    assert started.wait(10)
+    closing = threading.Thread(target=worker.shutdown)
+    closing.start()
+    qtbot.waitUntil(lambda: worker._stopping)  # the queued job is dropped by now
+    release.set()
+    closing.join(10)
+    assert not closing.is_alive()
+    assert ran == ["slow"]
+    worker.submit(lambda: ran.append("late"))  # after shutdown: never runs
+    assert ran == ["slow"] and not worker._jobs
