@@ -290,10 +290,11 @@ class SiteTableModel(_Table):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._rows: list[Row] = []  # sorted by each row's ``key``
-        # Rows by site; a row's position is found from its key (unique: keys end with
-        # the site). Positions are not kept: 10,000 int objects, renumbered on every
-        # insert, for lookups a binary search answers in 14 steps.
-        self._index: dict[str, Row] = {}
+        # A row's position is found by binary search on its key (unique: keys end with
+        # the site), 14 steps at 10,000 rows, not kept per site (10,000 int objects,
+        # renumbered on every insert). Sorted by site, as at start-up, the keys are the
+        # sites; sorted otherwise, this index finds a site's row, and with it its key.
+        self._index: dict[str, Row] | None = None
         self._hay: dict[str, str] = {}  # what the search box matches, made at the first search
         self._undelivered: set[str] = set()
         self._sort_column = 0
@@ -375,15 +376,14 @@ class SiteTableModel(_Table):
     # -- queries the rest of the GUI uses --
 
     def state(self, site: str | None) -> State | None:
-        row = self._index.get(site) if site else None
-        return None if row is None else row.state()
+        at = self._find(site) if site else -1
+        return None if at < 0 else self._rows[at].state()
 
     def state_at(self, row: int) -> State | None:
         return self._rows[row].state() if 0 <= row < len(self._rows) else None
 
     def row_of(self, site: str) -> int:
-        row = self._index.get(site)
-        return -1 if row is None else self._position(row.key)
+        return self._find(site)
 
     def matches(self, row: int, needle: str) -> bool:
         found = self._rows[row]
@@ -437,11 +437,11 @@ class SiteTableModel(_Table):
     def _upsert(self, state: State | Row) -> None:
         row = _as_row(state)
         site = row.site
-        previous = self._index.get(site)
-        old = None if previous is None else self._position(previous.key)  # before re-keying
+        old = self._find(site)  # before re-keying (the row may be the one already here)
         self._keep(row)
-        self._index[site] = row
-        if old is None:
+        if self._index is not None:
+            self._index[site] = row
+        if old < 0:
             at = self._position(row.key)
             self.beginInsertRows(QModelIndex(), at, at)
             self._rows.insert(at, row)
@@ -464,16 +464,25 @@ class SiteTableModel(_Table):
         self.dataChanged.emit(self.index(old, 0), self.index(old, len(self.COLUMNS) - 1))
 
     def _remove(self, site: str) -> None:
-        found = self._index.get(site)
-        if found is None:
+        row = self._find(site)
+        if row < 0:
             return
-        row = self._position(found.key)
         self.beginRemoveRows(QModelIndex(), row, row)
         del self._rows[row]
-        del self._index[site]
+        if self._index is not None:
+            del self._index[site]
         self._undelivered.discard(site)
         self._hay.pop(site, None)
         self.endRemoveRows()
+
+    def _find(self, site: str) -> int:
+        """The row of ``site``, or -1."""
+        if self._index is None:  # sorted by site: the sites are the keys
+            at = self._position(site)
+            rows = self._rows
+            return at if at < len(rows) and rows[at].site == site else -1
+        found = self._index.get(site)
+        return -1 if found is None else self._position(found.key)
 
     def _before(self, a: Any, b: Any) -> bool:
         """Does key ``a`` sort strictly before key ``b`` in the current order?"""
@@ -495,7 +504,7 @@ class SiteTableModel(_Table):
             for row in self._rows:
                 row.key = self._sort_key(row)
         self._rows.sort(key=lambda r: r.key, reverse=self._descending)
-        self._index = {row.site: row for row in self._rows}
+        self._index = None if self._sort_column == 0 else {row.site: row for row in self._rows}
 
     def sort(self, column: int, order: Qt.SortOrder | None = None) -> None:
         if not 0 <= column < len(self.COLUMNS):

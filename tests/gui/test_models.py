@@ -95,6 +95,26 @@ def test_search_text_follows_each_rows_changes() -> None:
     assert model.matches(row, "amy@") and not model.matches(row, "zed@")
 
 
+def test_sites_are_found_in_every_order_the_table_can_have() -> None:
+    """Sorted by site, a site's row is found by binary search on the sites; sorted by
+    another column, through an index of the rows: both follow inserts and removals."""
+    model = SiteTableModel()
+    model.reset(many_sites(40))
+    for column, order in ((1, Qt.SortOrder.AscendingOrder), (0, Qt.SortOrder.DescendingOrder),
+                          (5, Qt.SortOrder.DescendingOrder), (0, Qt.SortOrder.AscendingOrder)):
+        model.sort(column, order)
+        model.apply({"site00003.example.com": None,
+                     f"new{column}{order.value}.example": samples.LOGIN | {
+                         "site": f"new{column}{order.value}.example"}})
+        sites = [model.index(r, 0).data() for r in range(model.rowCount())]
+        assert "site00003.example.com" not in sites
+        assert [model.row_of(site) for site in sites] == list(range(len(sites)))
+        assert model.row_of("site00003.example.com") == -1
+        assert model.row_of("zzz.example") == model.row_of("") == -1
+        assert model.state(sites[-1]) == model.state_at(len(sites) - 1)
+        assert model.state("site00003.example.com") is None
+
+
 def test_columns_say_what_a_person_needs() -> None:
     model = SiteTableModel()
     model.reset([samples.STAY_SIGNED_IN, samples.PENDING_SWITCH | {"site": "pending.example"},
