@@ -91,6 +91,7 @@ class _Row:
     updated_at: Any
     focused: bool
     key: Any = None                               # sort key for the current column (see model)
+    hay_text: str | None = None                   # what the search box matches, made on demand
 
     @classmethod
     def of(cls, state: State) -> _Row:
@@ -141,14 +142,14 @@ class _Row:
 class RecordRow:
     """One site straight from the core's immutable :class:`SiteRecord`: the row keeps
     the record (shared with the service, nothing copied) and makes words and dicts
-    only when a view asks, so 10,000 sites cost a small object each (five slots: 80
-    bytes; the site is the record's, the search text the model's).
+    only when a view asks, so 10,000 sites cost a small object each (six slots: 80
+    bytes; the site is the record's).
 
     ``focused`` and ``now`` are the service's at the time of reading, so
     ``state()`` is exactly the SiteState the service would have answered then.
     """
 
-    __slots__ = ("active", "focused", "key", "now", "record")
+    __slots__ = ("active", "focused", "hay_text", "key", "now", "record")
 
     def __init__(self, record: SiteRecord, focused: bool, now: float):
         self.record = record
@@ -156,6 +157,7 @@ class RecordRow:
         self.now = now
         self.active = record.active
         self.key: Any = None
+        self.hay_text: str | None = None
 
     @property
     def site(self) -> str:
@@ -295,7 +297,6 @@ class SiteTableModel(_Table):
         # renumbered on every insert). Sorted by site, as at start-up, the keys are the
         # sites; sorted otherwise, this index finds a site's row, and with it its key.
         self._index: dict[str, Row] | None = None
-        self._hay: dict[str, str] = {}  # what the search box matches, made at the first search
         self._undelivered: set[str] = set()
         self._sort_column = 0
         self._descending = False
@@ -370,7 +371,6 @@ class SiteTableModel(_Table):
             self._undelivered.add(row.site)
         else:
             self._undelivered.discard(row.site)
-        self._hay.pop(row.site, None)
         row.key = self._sort_key(row)
 
     # -- queries the rest of the GUI uses --
@@ -387,10 +387,9 @@ class SiteTableModel(_Table):
 
     def matches(self, row: int, needle: str) -> bool:
         found = self._rows[row]
-        hay = self._hay.get(found.site)
-        if hay is None:
-            hay = self._hay[found.site] = found.search_text()
-        return needle in hay
+        if found.hay_text is None:  # made at the first search
+            found.hay_text = found.search_text()
+        return needle in found.hay_text
 
     def undelivered_count(self) -> int:
         """Sites where an event could not reach any browser (the tray's badge)."""
@@ -418,7 +417,6 @@ class SiteTableModel(_Table):
         self.beginResetModel()
         rows = [_as_row(s) for s in states]
         self._undelivered = {row.site for row in rows if _undelivered(row)}
-        self._hay = {}
         key = self._sort_key
         for row in rows:
             row.key = key(row)
@@ -472,7 +470,6 @@ class SiteTableModel(_Table):
         if self._index is not None:
             del self._index[site]
         self._undelivered.discard(site)
-        self._hay.pop(site, None)
         self.endRemoveRows()
 
     def _find(self, site: str) -> int:
