@@ -196,11 +196,11 @@ def _keep_no_sources() -> bool:
 
     def uses_pyside(module: Any) -> bool:
         cache = linecache.cache
-        known = set(cache)
+        known = set(cache)  # copies (set, list) are atomic; iterating the dict is not
         try:
             return bool(asks(module))
         finally:
-            for name in [name for name in cache if name not in known]:
+            for name in set(cache) - known:  # any thread may import meanwhile
                 cache.pop(name, None)
 
     uses_pyside.keeps_no_source = True  # type: ignore[attr-defined]

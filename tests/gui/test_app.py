@@ -163,12 +163,19 @@ def test_ready_is_reported_once_every_site_is_in(home: Path, qtbot: Any, capsys:
 
 
 STARTED = """
-import json, linecache, sys
+import importlib, json, linecache, sys, threading
 from sessionmgr import app
 assert app.run(["sessionmgr"], exec_=False) == 0
 kept = sorted(linecache.cache)
 sys.path.insert(0, sys.argv[1])
 import plain_probe, qt_probe  # imported later, as a first request's modules are
+threads = [threading.Thread(target=lambda k=k: [importlib.import_module(f"many_{k}_{i}")
+                                                 for i in range(10)]) for k in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+assert all(f"many_{k}_{i}" in sys.modules for k in range(4) for i in range(10))
 from PySide6 import QtWidgets
 decided = sys.modules["shibokensupport.feature"].pyside_feature_dict
 print(json.dumps({"types": sorted(vars(QtWidgets)), "kept": kept,
@@ -186,6 +193,9 @@ def started_app(tmp_path: Path) -> dict[str, Any]:
     probes.mkdir()
     (probes / "plain_probe.py").write_text("VALUE = 1\n")
     (probes / "qt_probe.py").write_text("import PySide6.QtCore  # uses PySide6\n")
+    for k in range(4):
+        for i in range(10):
+            (probes / f"many_{k}_{i}.py").write_text(f"VALUE = {i}\n")
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.update(SESSIONMGR_HOME=str(home), SESSIONMGR_SECRETS="file", QT_QPA_PLATFORM="offscreen")
     done = subprocess.run([sys.executable, "-c", STARTED, str(probes)], env=env,
@@ -203,7 +213,8 @@ def test_start_up_makes_no_pyside_type_only_an_error_needs(tmp_path: Path) -> No
 def test_pyside6s_import_hook_keeps_no_module_sources(tmp_path: Path) -> None:
     """PySide6 reads each imported module's source to see whether it uses PySide6;
     it still decides as before, but the sources are not kept in linecache (2 MiB at
-    start-up, and every module a first request imports later)."""
+    start-up, and every module a first request imports later), whichever threads
+    import at once."""
     started = started_app(tmp_path)
     assert started["kept"] == []
     assert started["kept_later"] == []
