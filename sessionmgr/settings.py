@@ -10,8 +10,8 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import NamedTuple
 
 from sessionmgr import paths
 
@@ -20,8 +20,9 @@ log = logging.getLogger("sessionmgr.settings")
 SETTINGS_VERSION = 1
 
 
-@dataclass
-class Settings:
+class Settings(NamedTuple):
+    """Immutable: a change is ``settings._replace(...)``, then :func:`save`."""
+
     port: int = 0  # 0: any free loopback port, announced in endpoint.json
     notifications: bool = True
     persist_days: int = 30  # how long "stay signed in" lasts
@@ -53,26 +54,25 @@ def load(path: Path | None = None) -> Settings:
         log.warning("ignoring unreadable settings file %s: %s", path, exc)
         return Settings()
     defaults = Settings()
-    result = Settings()
     if not isinstance(raw, dict):
         log.warning("ignoring settings file %s: not a JSON object", path)
-        return result
-    for item in fields(Settings):
-        if item.name in raw:
-            value = raw[item.name]
-            expected = type(getattr(defaults, item.name))
+        return defaults
+    values = {}
+    for name in Settings._fields:
+        if name in raw:
+            value = raw[name]
+            expected = type(getattr(defaults, name))
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             if type(value) is expected:
-                setattr(result, item.name, value)
+                values[name] = value
             else:
-                log.warning(
-                    "settings %s: %s has the wrong type; using the default", path, item.name
-                )
-    for name in result.validate():
+                log.warning("settings %s: %s has the wrong type; using the default", path, name)
+    result = Settings(**values)
+    problems = result.validate()
+    for name in problems:
         log.warning("settings %s: %s is out of range; using the default", path, name)
-        setattr(result, name, getattr(defaults, name))
-    return result
+    return result._replace(**{name: getattr(defaults, name) for name in problems})
 
 
 def save(settings: Settings, path: Path | None = None) -> None:
@@ -81,7 +81,7 @@ def save(settings: Settings, path: Path | None = None) -> None:
     problems = settings.validate()
     if problems:
         raise ValueError(f"invalid settings: {', '.join(problems)}")
-    data = {"version": SETTINGS_VERSION, **asdict(settings)}
+    data = {"version": SETTINGS_VERSION, **settings._asdict()}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".settings-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -8,7 +8,6 @@ updates and notifications.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
@@ -44,7 +43,7 @@ class Controller(QObject):
     def __init__(self, service: Any, settings: Settings | None = None, *,
                  tray_available: bool | None = None, parent: QObject | None = None):
         super().__init__(parent)
-        self.settings = replace(settings) if settings else Settings()
+        self.settings = settings or Settings()
         self.bridge = Bridge(service, self, prepare_site=prepare_site)
         self.sites = SiteTableModel(self)
         self.events = EventsModel(self)
@@ -287,7 +286,7 @@ class Controller(QObject):
     def apply_settings(self, new: Settings) -> None:
         old, self.settings = self.settings, new
         self.set_paused(not self.settings.notifications, save=False)
-        self.bridge.call(settings_io.save, replace(self.settings), what="Save settings")
+        self.bridge.call(settings_io.save, self.settings, what="Save settings")
         if old.start_at_login != self.settings.start_at_login:
             from sessionmgr.gui import autostart  # only when the setting changes
 
@@ -299,8 +298,8 @@ class Controller(QObject):
         if self.tray is not None:
             self.tray.set_paused(paused)
         if save and self.settings.notifications == paused:
-            self.settings = replace(self.settings, notifications=not paused)
-            self.bridge.call(settings_io.save, replace(self.settings), what="Save settings")
+            self.settings = self.settings._replace(notifications=not paused)
+            self.bridge.call(settings_io.save, self.settings, what="Save settings")
 
     def notify(self, title: str, text: str, warning: bool = False) -> None:
         log.info("notification: %s: %s", title, text)

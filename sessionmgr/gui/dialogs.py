@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -231,9 +230,9 @@ class SettingsDialog(QDialog):
         layout.addWidget(buttons)
 
     def value(self) -> Settings:
-        return replace(self._settings, start_at_login=self.start_at_login.isChecked(),
-                       notifications=self.notifications.isChecked(),
-                       persist_days=self.days.value(), port=self.port.value())
+        return self._settings._replace(start_at_login=self.start_at_login.isChecked(),
+                                       notifications=self.notifications.isChecked(),
+                                       persist_days=self.days.value(), port=self.port.value())
 
 
 __all__ = ["LogoutAllDialog", "PairingDialog", "SettingsDialog"]

@@ -9,7 +9,6 @@ view. The proxy only filters, against a lower-cased text precomputed per row.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore
@@ -70,50 +69,37 @@ def _bound(cookie: str | None) -> dict[str, str] | None:
     return {"type": "cookie", "cookie_name": cookie} if cookie else None
 
 
-@dataclass(slots=True)
 class _Row:
     """One site from a SiteState dict (a service that answers in JSON), stored
     compactly: as JSON dicts 10,000 sites with five accounts each take about 45 MiB;
     as slots and tuples of interned strings, a fraction. ``state()`` gives the
     SiteState dict back for the few places that need it."""
 
-    site: str
-    supported: bool
-    api: str
-    active: str | None
-    indicator: str | None
-    sessions: tuple[Session, ...]
-    binding: str | None
-    source: str
-    pending: dict[str, Any] | None
-    persistent: dict[str, Any] | None
-    attention: dict[str, Any] | None
-    updated_at: Any
-    focused: bool
-    key: Any = None                               # sort key for the current column (see model)
-    hay_text: str | None = None                   # what the search box matches, made on demand
+    __slots__ = ("active", "api", "attention", "binding", "focused", "hay_text", "indicator",
+                 "key", "pending", "persistent", "sessions", "site", "source", "supported",
+                 "updated_at")
 
-    @classmethod
-    def of(cls, state: State) -> _Row:
+    def __init__(self, state: State) -> None:
         intern = sys.intern
         active = state.get("active")
         indicator = state.get("indicator")
-        return cls(
-            site=intern(state["site"]),
-            supported=bool(state.get("supported")),
-            api=intern(state.get("api") or "sessions"),
-            active=intern(active) if active else None,
-            indicator=intern(indicator) if isinstance(indicator, str) else None,
-            sessions=tuple((intern(s["email"]), intern(s.get("status") or "active"),
-                            _cookie(s.get("bound_to"))) for s in state.get("sessions") or ()),
-            binding=_cookie(state.get("binding")),
-            source=intern(state.get("source") or "none"),
-            pending=state.get("pending"),
-            persistent=state.get("persistent"),
-            attention=state.get("attention"),
-            updated_at=state.get("updated_at"),
-            focused=bool(state.get("focused")),
-        )
+        self.site: str = intern(state["site"])
+        self.supported = bool(state.get("supported"))
+        self.api: str = intern(state.get("api") or "sessions")
+        self.active: str | None = intern(active) if active else None
+        self.indicator: str | None = intern(indicator) if isinstance(indicator, str) else None
+        self.sessions: tuple[Session, ...] = tuple(
+            (intern(s["email"]), intern(s.get("status") or "active"), _cookie(s.get("bound_to")))
+            for s in state.get("sessions") or ())
+        self.binding = _cookie(state.get("binding"))
+        self.source: str = intern(state.get("source") or "none")
+        self.pending: dict[str, Any] | None = state.get("pending")
+        self.persistent: dict[str, Any] | None = state.get("persistent")
+        self.attention: dict[str, Any] | None = state.get("attention")
+        self.updated_at: Any = state.get("updated_at")
+        self.focused = bool(state.get("focused"))
+        self.key: Any = None  # sort key for the current column (see model)
+        self.hay_text: str | None = None  # what the search box matches, made on demand
 
     def state(self) -> State:
         return {
@@ -232,7 +218,7 @@ def prepare_site(state: State | Row | None) -> Row | None:
     runs it on its worker."""
     if state is None or isinstance(state, _Row | RecordRow):
         return state
-    return _Row.of(state)
+    return _Row(state)
 
 
 def record_rows(records: list[SiteRecord], focused: str | None, now: float) -> list[Row]:
@@ -243,7 +229,7 @@ def record_rows(records: list[SiteRecord], focused: str | None, now: float) -> l
 def _as_row(state: State | Row) -> Row:
     if type(state) is RecordRow or isinstance(state, _Row):  # the common case tested first
         return state
-    return _Row.of(state)  # type: ignore[arg-type]
+    return _Row(state)  # type: ignore[arg-type]
 
 
 def _undelivered(row: Row) -> bool:

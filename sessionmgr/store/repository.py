@@ -7,7 +7,6 @@ import gc
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -125,15 +124,25 @@ def _compact_v2_state(old: dict[str, Any]) -> dict[str, Any]:
 MIGRATIONS = [_schema_v1, _schema_v2, _schema_v3]
 
 
-@dataclass
 class Changes:
     """Everything one command writes, committed in one transaction."""
 
-    sites: list[SiteRecord] = field(default_factory=list)
-    deleted_sites: list[str] = field(default_factory=list)
-    events: list[tuple[Event, Sequence[str]]] = field(default_factory=list)  # (event, helper ids)
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
-    helper_sites: list[tuple[str, str]] = field(default_factory=list)
+    __slots__ = ("deleted_sites", "events", "helper_sites", "outcomes", "sites")
+
+    def __init__(
+        self,
+        *,
+        sites: list[SiteRecord] | None = None,
+        deleted_sites: list[str] | None = None,
+        events: list[tuple[Event, Sequence[str]]] | None = None,  # (event, helper ids)
+        outcomes: dict[str, Outcome] | None = None,
+        helper_sites: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.sites = sites or []
+        self.deleted_sites = deleted_sites or []
+        self.events = events or []
+        self.outcomes = outcomes or {}
+        self.helper_sites = helper_sites or []
 
     def __bool__(self) -> bool:
         return bool(

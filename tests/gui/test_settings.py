@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ def test_apply_settings_saves_and_writes_the_login_item(
     monkeypatch.setattr("sys.platform", "linux")
     controller = Controller(FakeService(), settings_io.Settings(), tray_available=True)
     try:
-        new = replace(controller.settings, start_at_login=True, notifications=False,
+        new = controller.settings._replace(start_at_login=True, notifications=False,
                       persist_days=7)
         controller.apply_settings(new)
         entry = tmp_path / "xdg" / "autostart" / "org.sessionmgr.SessionManager.desktop"
