@@ -6,7 +6,6 @@ live there. ``Who`` is checked before a body is read.
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
@@ -59,7 +58,7 @@ Handler = Callable[[Any, Request], Response]
 
 class Route(NamedTuple):
     method: str
-    pattern: re.Pattern[str]
+    segments: tuple[str, ...]  # the template split at "/": "{name}" takes one segment
     who: Who
     handler: Handler
     name: str
@@ -72,26 +71,38 @@ _ROUTES: list[Route] = []
 def route(
     method: str, template: str, who: Who, *, raw_body: bool = False
 ) -> Callable[[Handler], Handler]:
-    regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$"
-
     def register(handler: Handler) -> Handler:
-        _ROUTES.append(Route(method, re.compile(regex), who, handler, template, raw_body))
+        _ROUTES.append(Route(method, tuple(template.split("/")), who, handler, template, raw_body))
         return handler
 
     return register
 
 
+def _params(segments: tuple[str, ...], parts: list[str]) -> dict[str, str] | None:
+    """The template's "{name}" segments taken from ``parts`` (none empty), or None
+    when the path is not this template's."""
+    params: dict[str, str] = {}
+    for want, got in zip(segments, parts, strict=True):
+        if want[:1] == "{":
+            if not got:
+                return None
+            params[want[1:-1]] = got
+        elif want != got:
+            return None
+    return params
+
+
 def match(method: str, path: str) -> tuple[Route, dict[str, str]]:
     """The route for (method, path), or 404/405."""
+    parts = path.split("/")
     allowed: list[str] = []
     for candidate in _ROUTES:
-        found = candidate.pattern.match(path)
-        if found:
+        if len(candidate.segments) != len(parts):
+            continue
+        found = _params(candidate.segments, parts)
+        if found is not None:
             if candidate.method == method:
-                params = {
-                    k: urllib.parse.unquote(v, errors="strict")
-                    for k, v in found.groupdict().items()
-                }
+                params = {k: urllib.parse.unquote(v, errors="strict") for k, v in found.items()}
                 return candidate, params
             allowed.append(candidate.method)
     if allowed:
