@@ -78,6 +78,7 @@ class SessionService:
         self._event_written: list[Callable[[], None]] = []
         self._reaper_wakeup = threading.Condition(self._lock)
         self._reaper: threading.Thread | None = None
+        self._started = False
         self._stopping = False
 
     # -- observation ---------------------------------------------------------
@@ -273,7 +274,7 @@ class SessionService:
             changes.outcomes[before.pending.id] = "superseded"
         self.store.commit(changes)
         self._sites[after.site] = after
-        self._reaper_wakeup.notify_all()
+        self._wake_reaper_locked()
 
     def login(self, site: str, account: str | None, persistent: bool = False) -> dict[str, Any]:
         """R8: log in, choose an account, or switch; the site confirms later (R10)."""
@@ -331,7 +332,7 @@ class SessionService:
             self.store.commit(changes)
             for after in updated:
                 self._sites[after.site] = after
-            self._reaper_wakeup.notify_all()
+            self._wake_reaper_locked()
         if events:
             self._events_written()
         self.notify(
@@ -429,13 +430,28 @@ class SessionService:
     # -- pending timeouts ------------------------------------------------------------
 
     def start(self) -> None:
-        self._stopping = False
-        self._reaper = threading.Thread(target=self._reap_loop, name="pending-reaper", daemon=True)
-        self._reaper.start()
+        """Pending actions time out on a thread of their own, which starts with the first
+        one: at start-up only when one was left pending (an app with nothing pending
+        keeps no such thread, and start-up makes no pass over every site for it)."""
+        with self._lock:
+            self._stopping = False
+            self._started = True
+            if any(record.pending is not None for record in self._sites.values()):
+                self._wake_reaper_locked()
+
+    def _wake_reaper_locked(self) -> None:
+        """A pending action was added: the reaper (started now if need be) looks again."""
+        if self._reaper is None and self._started and not self._stopping:
+            self._reaper = threading.Thread(
+                target=self._reap_loop, name="pending-reaper", daemon=True
+            )
+            self._reaper.start()
+        self._reaper_wakeup.notify_all()
 
     def stop(self) -> None:
         with self._lock:
             self._stopping = True
+            self._started = False
             self._reaper_wakeup.notify_all()
         if self._reaper is not None:
             self._reaper.join(timeout=5)
