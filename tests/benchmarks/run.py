@@ -53,7 +53,7 @@ class Config:
     stall_seconds: float
 
 
-FULL = Config(False, 10_000, 5, 5, 2.0, 30.0, 4, 3, 1_000, 15, 20, 3.0)
+FULL = Config(False, 10_000, 5, 11, 2.0, 30.0, 4, 3, 1_000, 15, 20, 3.0)
 QUICK = Config(True, 200, 5, 1, 0.2, 0.5, 1, 1, 20, 2, 2, 0.0)
 
 
