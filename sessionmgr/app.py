@@ -26,12 +26,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QLockFile, QObject, QSocketNotifier, QTimer, Signal
+from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from sessionmgr import paths
-from sessionmgr.errors import SessionmgrError
+from sessionmgr.errors import AlreadyRunning, SessionmgrError
+from sessionmgr.instance import InstanceLock
 
 log = logging.getLogger("sessionmgr.app")
 
@@ -39,20 +40,26 @@ APP_ID = "org.sessionmgr.SessionManager"
 
 
 class SingleInstance:
-    """One tray app per user (per ``SESSIONMGR_HOME``): a lock file says who runs.
-    A second launch asks the first to open its doorhanger through the first one's
-    own loopback API (:func:`ask_running_app`): no second channel to secure."""
+    """One tray app per user (per ``SESSIONMGR_HOME``): an OS file lock says who runs,
+    released by the kernel however the holder ends (the daemon's kind of lock, on a
+    file of its own). A second launch asks the first to open its doorhanger through
+    the first one's own loopback API (:func:`ask_running_app`): no second channel to
+    secure."""
 
     def __init__(self, directory: Path):
-        self._lock = QLockFile(str(directory / "gui.lock"))
+        self._directory = directory
+        self._lock = InstanceLock(directory / "gui.lock")
 
     def acquire(self) -> bool:
         """Become the instance, or return False when another one holds the lock."""
-        return bool(self._lock.tryLock(200))
+        try:
+            self._lock.acquire(self._directory / "endpoint.json")
+        except AlreadyRunning:
+            return False
+        return True
 
     def release(self) -> None:
-        if self._lock.isLocked():
-            self._lock.unlock()
+        self._lock.release()
 
 
 def ask_running_app(timeout: float = 5.0) -> bool:
