@@ -47,13 +47,13 @@ class SingleInstance:
     secure."""
 
     def __init__(self, directory: Path):
-        self._directory = directory
+        self._endpoint = directory / "endpoint.json"  # named in the lock's refusal
         self._lock = InstanceLock(directory / "gui.lock")
 
     def acquire(self) -> bool:
         """Become the instance, or return False when another one holds the lock."""
         try:
-            self._lock.acquire(self._directory / "endpoint.json")
+            self._lock.acquire(self._endpoint)
         except AlreadyRunning:
             return False
         return True

@@ -78,8 +78,7 @@ class SessionService:
         self._event_written: list[Callable[[], None]] = []
         self._reaper_wakeup = threading.Condition(self._lock)
         self._reaper: threading.Thread | None = None
-        self._started = False
-        self._stopping = False
+        self._running = False  # between start() and stop(): the reaper may run
 
     # -- observation ---------------------------------------------------------
 
@@ -434,14 +433,13 @@ class SessionService:
         one: at start-up only when one was left pending (an app with nothing pending
         keeps no such thread, and start-up makes no pass over every site for it)."""
         with self._lock:
-            self._stopping = False
-            self._started = True
+            self._running = True
             if any(record.pending is not None for record in self._sites.values()):
                 self._wake_reaper_locked()
 
     def _wake_reaper_locked(self) -> None:
         """A pending action was added: the reaper (started now if need be) looks again."""
-        if self._reaper is None and self._started and not self._stopping:
+        if self._reaper is None and self._running:
             self._reaper = threading.Thread(
                 target=self._reap_loop, name="pending-reaper", daemon=True
             )
@@ -450,8 +448,7 @@ class SessionService:
 
     def stop(self) -> None:
         with self._lock:
-            self._stopping = True
-            self._started = False
+            self._running = False
             self._reaper_wakeup.notify_all()
         if self._reaper is not None:
             self._reaper.join(timeout=5)
@@ -460,7 +457,7 @@ class SessionService:
     def _reap_loop(self) -> None:
         """Sleeps until the next pending action times out; no polling."""
         with self._lock:
-            while not self._stopping:
+            while self._running:
                 changes = self.expire_pending()
                 if changes:
                     self._lock.release()
