@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import samples
-from PySide6.QtCore import QEvent, QRect, Qt
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtWidgets import QAbstractButton, QCheckBox, QLabel, QPushButton, QWidget
 
 from sessionmgr.gui.doorhanger import Doorhanger
@@ -172,12 +172,41 @@ def test_keyboard_arrows_enter_and_escape(door: Doorhanger, qtbot: Any) -> None:
     assert not door.isVisible()
 
 
-def test_closes_when_it_loses_focus(door: Doorhanger, qtbot: Any) -> None:
-    from PySide6.QtWidgets import QApplication
+def test_left_right_and_tab_follow_the_same_order(door: Doorhanger, qtbot: Any) -> None:
+    """Buttons take Left, Right and Tab themselves; the popup still decides where to:
+    top to bottom, left to right, not in the order the widgets were made."""
+    shown(door, samples.NOBODY_ACTIVE)
+    qtbot.waitUntil(door.isVisible)
+    names = [c.objectName() for c in door._controls()]
+    assert names == ["account-0-action", "account-1-action", "stay", "open-window", "login"]
+    door.findChild(QCheckBox, "stay").setFocus()
+    qtbot.keyClick(door.focusWidget(), Qt.Key.Key_Right)
+    assert door.focusWidget().objectName() == "open-window"
+    qtbot.keyClick(door.focusWidget(), Qt.Key.Key_Tab)
+    assert door.focusWidget().objectName() == "login"
+    qtbot.keyClick(door.focusWidget(), Qt.Key.Key_Right)  # wraps around to the first
+    assert door.focusWidget().objectName() == "account-0-action"
+    qtbot.keyClick(door.focusWidget(), Qt.Key.Key_Left)
+    qtbot.keyClick(door.focusWidget(), Qt.Key.Key_Left)
+    assert door.focusWidget().objectName() == "open-window"
 
+
+def test_return_on_the_stay_box_toggles_it(door: Doorhanger, qtbot: Any) -> None:
     shown(door, samples.SIGNED_IN)
-    QApplication.sendEvent(door, QEvent(QEvent.Type.WindowDeactivate))
-    assert not door.isVisible()
+    stay = door.findChild(QCheckBox, "stay")
+    stay.setFocus()
+    qtbot.keyClick(stay, Qt.Key.Key_Return)
+    assert stay.isChecked()
+
+
+def test_closes_when_another_window_takes_the_focus(door: Doorhanger, qtbot: Any) -> None:
+    other = QWidget()
+    qtbot.addWidget(other)
+    shown(door, samples.SIGNED_IN)
+    qtbot.waitUntil(door.isVisible)
+    other.show()
+    other.activateWindow()
+    qtbot.waitUntil(lambda: not door.isVisible())
 
 
 def test_live_update_keeps_keyboard_focus(door: Doorhanger, qtbot: Any) -> None:
