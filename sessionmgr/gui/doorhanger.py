@@ -209,7 +209,8 @@ class Doorhanger(QFrame):
         # With known accounts listed, the bare "log in" lets the site offer any other.
         self._login.setText("Another account…" if (state or {}).get("sessions") else "Log in")
         self._rule.setVisible(supported)
-        self._fit()
+        if self.isVisible():  # else popup() fits it: one layout pass per open, not two
+            self._fit()
         restored = self.findChild(QWidget, focused_name) if focused_name else None
         if restored is not None and restored.isVisibleTo(self):
             restored.setFocus()
