@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QCursor, QGuiApplication, QHideEvent, QKeyEvent
+from PySide6.QtGui import QCursor, QGuiApplication, QHideEvent, QKeyEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
     QCheckBox,
@@ -87,8 +87,8 @@ class Doorhanger(QFrame):
         header.addWidget(self._icon, 0, Qt.AlignmentFlag.AlignTop)
         header.addLayout(titles, 1)
 
-        self._pending = self._banner("pending", "#fef3c7", "#78350f")
-        self._attention = self._banner("attention", "#fee2e2", "#7f1d1d")
+        self._pending = self._banner("pending")
+        self._attention = self._banner("attention")
         self._expiry = QLabel()
         for label in (self._pending, self._attention, self._expiry):
             label.setFixedWidth(inner)
@@ -112,7 +112,7 @@ class Doorhanger(QFrame):
         self._undo.setAccessibleName("Stop staying signed in")
         self._undo.setFlat(True)
         self._undo.clicked.connect(self._cancel_persistent)
-        self._expiry.setStyleSheet("QLabel#expiry { color: palette(placeholder-text); }")
+        self._expiry.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         stay_row = QHBoxLayout()
         stay_row.setContentsMargins(0, 0, 0, 0)
         stay_row.addWidget(self._stay)
@@ -158,16 +158,27 @@ class Doorhanger(QFrame):
         self.set_state(None)
 
     @staticmethod
-    def _banner(name: str, background: str, foreground: str) -> QLabel:
-        """A tinted message strip; fixed colours with enough contrast in both themes."""
+    def _banner(name: str) -> QLabel:
         banner = QLabel()
         banner.setObjectName(name)
         banner.setWordWrap(True)
-        banner.setStyleSheet(f"QLabel#{name} {{ background:{background}; color:{foreground};"
-                             f" border-left:4px solid {foreground}; border-radius:4px;"
-                             " padding:6px 8px; }")
         banner.hide()
         return banner
+
+    _BANNER_COLOURS = {"pending": ("#fef3c7", "#78350f"), "attention": ("#fee2e2", "#7f1d1d")}
+
+    def _show_banner(self, banner: QLabel, text: str) -> None:
+        """A tinted message strip; fixed colours with enough contrast in both themes.
+        Styled when first shown: a style sheet costs every open that builds it."""
+        if text and not banner.styleSheet():
+            name = banner.objectName()
+            background, foreground = self._BANNER_COLOURS[name]
+            banner.setStyleSheet(f"QLabel#{name} {{ background:{background}; color:{foreground};"
+                                 f" border-left:4px solid {foreground}; border-radius:4px;"
+                                 " padding:6px 8px; }")
+        banner.setText(text)
+        banner.setAccessibleName(text)
+        banner.setVisible(bool(text))
 
     # -- the view ---------------------------------------------------------
 
@@ -192,15 +203,11 @@ class Doorhanger(QFrame):
         self._status.setAccessibleName(self._status.text())
 
         pending = (state or {}).get("pending")
-        self._pending.setText(describe.pending_text(pending, state["site"])
-                              if pending and state else "")
-        self._pending.setVisible(bool(pending))
+        self._show_banner(self._pending, describe.pending_text(pending, state["site"])
+                          if pending and state else "")
         attention = (state or {}).get("attention")
-        self._attention.setText((attention.get("message") or "The site did not respond.")
-                                if attention else "")
-        self._attention.setVisible(bool(attention))
-        for banner in (self._pending, self._attention):
-            banner.setAccessibleName(banner.text())
+        self._show_banner(self._attention, (attention.get("message") or "The site did not respond.")
+                          if attention else "")
 
         self._fill_accounts(state)
         self._fill_stay(state)
@@ -272,7 +279,7 @@ class Doorhanger(QFrame):
         detail = QLabel("Signed in" if is_active else "Known, not signed in")
         detail.setObjectName(f"account-{number}-state")
         if not is_active:
-            detail.setStyleSheet("color: palette(placeholder-text);")
+            detail.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         text = QVBoxLayout()
         text.setSpacing(0)
         text.addWidget(name)
