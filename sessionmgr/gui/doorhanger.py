@@ -10,12 +10,23 @@ import hashlib
 import time
 from typing import Any
 
-from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QCursor, QGuiApplication, QHideEvent, QKeyEvent, QPalette
+from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QCursor,
+    QFont,
+    QGuiApplication,
+    QHideEvent,
+    QKeyEvent,
+    QPainter,
+    QPalette,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
     QAbstractButton,
     QCheckBox,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -31,15 +42,87 @@ State = dict[str, Any]
 _AVATAR_COLOURS = ("#2563eb", "#16a34a", "#9333ea", "#db2777", "#0d9488", "#ea580c", "#4f46e5")
 
 
-def _avatar(ident: str) -> QLabel:
-    """A round initial, coloured by the account, so accounts are told apart at a glance."""
-    label = QLabel(ident[:1].upper() or "?")
-    colour = _AVATAR_COLOURS[hashlib.sha256(ident.encode()).digest()[0] % len(_AVATAR_COLOURS)]
-    label.setFixedSize(32, 32)
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setStyleSheet(f"background:{colour}; color:white; border-radius:16px; font-weight:600;")
-    label.setAccessibleName(f"Avatar of {ident}")
-    return label
+_avatars: dict[tuple[str, str, float], QPixmap] = {}
+
+
+def _avatar(letter: str, colour: str, font: QFont) -> QPixmap:
+    """A round initial, coloured by the account, so accounts are told apart at a glance.
+    A painted pixmap, kept: a style-sheeted label cost every open that built one."""
+    app = QGuiApplication.instance()
+    ratio = app.devicePixelRatio() if isinstance(app, QGuiApplication) else 1.0
+    key = (letter, colour, ratio)
+    if key not in _avatars:
+        pixmap = QPixmap(QSize(32, 32) * ratio)
+        pixmap.setDevicePixelRatio(ratio)
+        pixmap.fill(QColor(0, 0, 0, 0))
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(colour))
+        painter.drawEllipse(QRectF(0, 0, 32, 32))
+        painter.setPen(QColor("white"))
+        painter.setFont(font)
+        painter.drawText(QRectF(0, 0, 32, 32), Qt.AlignmentFlag.AlignCenter, letter)
+        painter.end()
+        _avatars[key] = pixmap
+    return _avatars[key]
+
+
+def _avatar_colour(ident: str) -> str:
+    return _AVATAR_COLOURS[hashlib.sha256(ident.encode()).digest()[0] % len(_AVATAR_COLOURS)]
+
+
+class _Row:
+    """One account's widgets in the accounts grid, kept and refilled by later states."""
+
+    def __init__(self, door: Doorhanger, number: int):
+        self.ident = ""
+        self.active = False
+        self.avatar = QLabel()
+        self.avatar.setFixedSize(32, 32)
+        self.name = QLabel()
+        self.name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.detail = QLabel()
+        self.button = QPushButton()
+        self.button.clicked.connect(lambda: door._row_clicked(self))
+        self.widgets = (self.avatar, self.name, self.detail, self.button)
+        self.fonts = door._row_fonts
+        self.grid, self.number = door._accounts_layout, number
+        top = 3 * number
+        self.grid.addWidget(self.avatar, top, 0, 2, 1)
+        self.grid.addWidget(self.name, top, 1)
+        self.grid.addWidget(self.detail, top + 1, 1)
+        self.grid.addWidget(self.button, top, 2, 2, 1)
+        if number:
+            self.grid.setRowMinimumHeight(top - 1, 6)  # the gap after the row above
+        for widget, part in zip(self.widgets, ("avatar", "name", "state", "action"), strict=True):
+            widget.setObjectName(f"account-{number}-{part}")
+
+    def fill(self, ident: str, active: str | None) -> None:
+        is_active = ident == active
+        self.ident, self.active = ident, is_active
+        plain, bold, initial = self.fonts
+        letter = ident[:1].upper() or "?"
+        self.avatar.setPixmap(_avatar(letter, _avatar_colour(ident), initial))
+        self.avatar.setAccessibleName(f"Avatar of {ident}")
+        self.name.setText(ident)
+        self.name.setToolTip(ident)
+        self.name.setFont(bold if is_active else plain)
+        self.detail.setText("Signed in" if is_active else "Known, not signed in")
+        self.detail.setForegroundRole(QPalette.ColorRole.WindowText if is_active
+                                      else QPalette.ColorRole.PlaceholderText)
+        label = "Log out" if is_active else "Switch to" if active else "Log in"
+        self.button.setText(label)
+        self.button.setAccessibleName(f"{label} {ident}")
+
+    def remove(self) -> None:
+        for widget in self.widgets:  # may be mid-click: delete later, unnamed meanwhile
+            self.grid.removeWidget(widget)
+            widget.setObjectName("")
+            widget.hide()
+            widget.deleteLater()
+        if self.number:
+            self.grid.setRowMinimumHeight(3 * self.number - 1, 0)
 
 
 class Doorhanger(QFrame):
@@ -95,9 +178,18 @@ class Doorhanger(QFrame):
 
         self._accounts = QWidget()
         self._accounts.setObjectName("accounts")
-        self._accounts_layout = QVBoxLayout(self._accounts)
+        # One grid, three rows an account (name, detail, gap): not a widget and two
+        # layouts more an account.
+        self._accounts_layout = QGridLayout(self._accounts)
         self._accounts_layout.setContentsMargins(0, 4, 0, 4)
-        self._accounts_layout.setSpacing(6)
+        self._accounts_layout.setVerticalSpacing(0)
+        self._accounts_layout.setColumnStretch(1, 1)
+        self._rows: list[_Row] = []
+        # Unresolved fonts: a name follows the popup's font, only bolder.
+        bold, initial = QFont(), QFont()
+        bold.setBold(True)
+        initial.setWeight(QFont.Weight.DemiBold)
+        self._row_fonts = (QFont(), bold, initial)
 
         self._stay = QCheckBox("Stay signed in")
         self._stay.setObjectName("stay")
@@ -241,65 +333,29 @@ class Doorhanger(QFrame):
         return "Not signed in."
 
     def _fill_accounts(self, state: State | None) -> None:
-        layout = self._accounts_layout
-        while layout.count():
-            item = layout.takeAt(0)
-            widget = item.widget() if item is not None else None
-            if widget is not None:  # may be mid-click: delete later, unnamed meanwhile
-                for child in [widget, *widget.findChildren(QWidget)]:
-                    child.setObjectName("")
-                widget.hide()
-                widget.deleteLater()
         sessions = (state or {}).get("sessions") or []
-        if not state or not state.get("supported") or not sessions or describe.is_anonymous(state):
+        if not state or not state.get("supported") or describe.is_anonymous(state):
+            sessions = []
+        rows = self._rows
+        while len(rows) > len(sessions):
+            rows.pop().remove()
+        if not sessions:
             self._accounts.hide()
             return
-        active = state.get("active")
+        active = state.get("active") if state else None
         for number, session in enumerate(sessions):
-            row = self._account_row(state["site"], session, active, number)
-            layout.addWidget(row)
-            row.show()  # now, not on the next event loop pass: focus may move to it
+            if number == len(rows):
+                rows.append(_Row(self, number))
+            rows[number].fill(session["email"], active)
+            for widget in rows[number].widgets:
+                widget.show()  # now, not on the next event loop pass: focus may move to it
         self._accounts.show()
 
-    def _account_row(self, site: str, session: dict[str, Any], active: str | None,
-                     number: int) -> QWidget:
-        ident = session["email"]
-        is_active = ident == active
-        row = QWidget()
-        row.setObjectName(f"account-{number}")
-        row.setAccessibleName(ident)
-        name = QLabel(ident)
-        name.setObjectName(f"account-{number}-name")
-        name.setToolTip(ident)
-        name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        if is_active:
-            font = name.font()
-            font.setBold(True)
-            name.setFont(font)
-        detail = QLabel("Signed in" if is_active else "Known, not signed in")
-        detail.setObjectName(f"account-{number}-state")
-        if not is_active:
-            detail.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        text = QVBoxLayout()
-        text.setSpacing(0)
-        text.addWidget(name)
-        text.addWidget(detail)
-        if is_active:
-            button = QPushButton("Log out")
-            button.setAccessibleName(f"Log out {ident}")
-            button.clicked.connect(lambda: self._request_logout())
+    def _row_clicked(self, row: _Row) -> None:
+        if row.active:
+            self._request_logout()
         else:
-            label = "Switch to" if active else "Log in"
-            button = QPushButton(label)
-            button.setAccessibleName(f"{label} {ident}")
-            button.clicked.connect(lambda _=False, who=ident: self._request_login(who))
-        button.setObjectName(f"account-{number}-action")
-        layout = QHBoxLayout(row)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(_avatar(ident))
-        layout.addLayout(text, 1)
-        layout.addWidget(button)
-        return row
+            self._request_login(row.ident)
 
     def _fill_stay(self, state: State | None) -> None:
         supported = bool(state and state.get("supported") and not describe.is_anonymous(state))

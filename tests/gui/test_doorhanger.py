@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import samples
 from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QAbstractButton, QCheckBox, QLabel, QPushButton, QWidget
 
 from sessionmgr.gui.doorhanger import Doorhanger
@@ -239,6 +240,30 @@ def test_rows_are_replaced_not_accumulated(door: Doorhanger, qtbot: Any) -> None
         door.set_state(samples.SIGNED_IN)
     qtbot.waitUntil(lambda: len([w for w in door.findChildren(QWidget)
                                  if w.objectName().endswith("-action")]) == 3)
+
+
+def test_rows_are_refilled_by_a_new_state(door: Doorhanger, qtbot: Any) -> None:
+    """Rows are kept from state to state: nothing of the old state may stay on them."""
+    shown(door, samples.SIGNED_IN)
+    name = label(door, "account-0-name")
+    assert name.font().bold()
+    assert label(door, "account-0-state").foregroundRole() is not QPalette.ColorRole.PlaceholderText
+    door.set_state({**samples.NOBODY_ACTIVE, "sessions": samples.NOBODY_ACTIVE["sessions"][::-1]})
+    assert label(door, "account-0-name") is name  # the same label, refilled
+    assert [label(door, f"account-{i}-name").text() for i in range(2)] == \
+        ["bob@example.com", "bear@example.com"]
+    assert not name.font().bold()
+    assert label(door, "account-0-state").foregroundRole() is QPalette.ColorRole.PlaceholderText
+    assert label(door, "account-0-avatar").accessibleName() == "Avatar of bob@example.com"
+    assert not label(door, "account-0-avatar").pixmap().isNull()
+    assert door.findChild(QPushButton, "account-2-action") is None  # bear.work's row went
+    with qtbot.waitSignal(door.login_requested) as blocker:
+        qtbot.mouseClick(button(door, "account-1-action"), Qt.MouseButton.LeftButton)
+    assert blocker.args == ["example.com", "bear@example.com", False]
+    door.set_state(samples.SIGNED_IN)
+    assert label(door, "account-2-name").text() == "bear.work@example.com"
+    with qtbot.waitSignal(door.logout_requested):
+        qtbot.mouseClick(button(door, "account-0-action"), Qt.MouseButton.LeftButton)
 
 
 def test_another_account_when_accounts_are_listed(door: Doorhanger, qtbot: Any) -> None:
