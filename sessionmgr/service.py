@@ -1,10 +1,13 @@
-"""The session service: the site state machine, kept in memory and in the store.
+"""The session service: the site state machine over the store.
 
-The API and the GUI both act through this one object. It holds every site's
-record in memory (reads never touch the disk), applies the pure rules of
-:mod:`sessionmgr.core.rules`, writes each change with the events it causes in
-one transaction, and tells listeners what changed. Listeners run on the thread
-that made the change; the GUI bridge moves them to the GUI thread.
+The API and the GUI both act through this one object. Every site lives in the
+store; the service keeps the records of the sites in use (an LRU of
+``CACHED_SITES``), so memory does not grow with the number of sites, and the
+pages being browsed (which redeclare on every load) never touch the disk. It
+applies the pure rules of :mod:`sessionmgr.core.rules`, writes each change with
+the events it causes in one transaction, and tells listeners what changed.
+Listeners run on the thread that made the change; the GUI bridge moves them to
+the GUI thread.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from sessionmgr.core import rules
@@ -35,10 +39,18 @@ log = logging.getLogger("sessionmgr.service")
 
 
 class Change(NamedTuple):
-    """What changed: ``kind`` is site, site_removed, event, delivery, pairing, helper or focus."""
+    """What changed: ``kind`` is site, site_removed, event, delivery, pairing, helper or focus.
+
+    A site change carries the record from before it (``None`` for a new site), for
+    listeners that tell the user what happened without keeping every site."""
 
     kind: str
     key: str
+    before: SiteRecord | None = None
+
+
+# Records kept in memory: the sites in use. Each is about 1 KiB with its cached answer.
+CACHED_SITES = 512
 
 
 Listener = Callable[[Change], None]
@@ -64,16 +76,23 @@ class SessionService:
         self._helper_names = helper_names or dict
         self._public_key_for = public_key_for
         self._lock = threading.RLock()
-        self._sites: dict[str, SiteRecord] = {r.site: r for r in store.load_sites()}
+        # The sites in use, least recently used first; the store has every site.
+        self._sites: OrderedDict[str, SiteRecord] = OrderedDict()
+        self.cached_sites = CACHED_SITES
+        # Sites with an action waiting for the site's answer, and when it was asked:
+        # the reaper's work, kept whether or not the record is cached.
+        self._pending: dict[str, float] = store.pending_sites()
         self._focused: str | None = None
-        # The API's answers, per site: (record, focused, valid until, JSON bytes). Records
-        # are immutable, so an answer holds until the record or the focus changes, or a
-        # "stay signed in" in it expires.
+        # The API's answers, per cached site: (record, focused, valid until, JSON bytes).
+        # Records are immutable, so an answer holds until the record or the focus
+        # changes, or a "stay signed in" in it expires.
         self._encoded: dict[str, tuple[SiteRecord, bool, float, bytes]] = {}
-        # The last declaration applied per site and the record it left: a page that
-        # redeclares the same thing (every page load does) needs no rules run again.
+        # The last declaration applied per cached site and the record it left: a page
+        # that redeclares the same thing (every page load does) needs no rules run again.
         self._last_applied: dict[str, tuple[Declaration, SiteRecord]] = {}
-        self._helper_sites: set[tuple[str, str]] = set(store.helper_sites())
+        # The helpers known to have declared each cached site (stored as helper_sites):
+        # a redeclaration through the same helper reads and writes nothing for it.
+        self._helper_sites: dict[str, set[str]] = {}
         self._listeners: list[Listener] = []
         self._event_written: list[Callable[[], None]] = []
         self._reaper_wakeup = threading.Condition(self._lock)
@@ -126,13 +145,55 @@ class SessionService:
         encoded = json.dumps(record.to_json(now=now, focused=focused)).encode()
         persistent = record.persistent_at(now)
         valid_until = persistent.expires if persistent else math.inf
-        self._encoded[record.site] = (record, focused, valid_until, encoded)
+        with self._lock:  # kept for a site in use only (the cache may have moved on)
+            if self._sites.get(record.site) is record:
+                self._encoded[record.site] = (record, focused, valid_until, encoded)
         return encoded
+
+    # -- the records in use -------------------------------------------------------
+
+    def _get(self, key: str) -> SiteRecord | None:
+        """The site's record (``key`` normalised), from memory or else the store.
+        Called with the lock held, like every method below that touches the cache."""
+        record = self._sites.get(key)
+        if record is not None:
+            self._sites.move_to_end(key)
+            return record
+        record = self.store.load_site(key)
+        if record is not None:
+            self._keep(record)
+        return record
+
+    def _keep(self, record: SiteRecord) -> None:
+        """A record just read or written is the site's current one; the least recently
+        used beyond ``cached_sites`` are forgotten (the store has them)."""
+        site = record.site
+        sites = self._sites
+        sites[site] = record
+        sites.move_to_end(site)
+        if record.pending is not None:
+            self._pending[site] = record.pending.created_at
+        else:
+            self._pending.pop(site, None)
+        while len(sites) > self.cached_sites:
+            self._uncache(next(iter(sites)))
+
+    def _uncache(self, site: str) -> None:
+        self._sites.pop(site, None)
+        self._encoded.pop(site, None)
+        self._last_applied.pop(site, None)
+        self._helper_sites.pop(site, None)
+
+    def _scan(self, *, signed_in: bool = False) -> Iterator[SiteRecord]:
+        """Every site (or every signed-in one) in site order: a cached record as it is
+        (cached answers stay valid), the others read from the store a page at a time."""
+        cached = self._sites
+        for record in self.store.iter_sites(signed_in=signed_in):
+            yield cached.get(record.site, record)
 
     def list_sites(self) -> list[dict[str, Any]]:
         with self._lock:
-            records = sorted(self._sites.values(), key=lambda r: r.site)
-            return [self._json(record) for record in records]
+            return [self._json(record) for record in self._scan()]
 
     def site_records(self) -> tuple[list[SiteRecord], str | None, float]:
         """Every site's record, the focused site and the time, read together.
@@ -142,35 +203,46 @@ class SessionService:
         with these values is what :meth:`list_sites` gives.
         """
         with self._lock:
-            return list(self._sites.values()), self._focused, self.clock()
+            return list(self._scan()), self._focused, self.clock()
 
     def list_sites_encoded(self) -> bytes:
         """``{"sites": [...]}`` for the API, from the per-site encodings."""
         with self._lock:
-            parts = [self._encode(self._sites[site]) for site in sorted(self._sites)]
+            parts = [self._encode(record) for record in self._scan()]
         return b'{"sites": [' + b", ".join(parts) + b"]}"
 
     def get_site_encoded(self, site: str) -> bytes | None:
         key = normalize_site(site)
         with self._lock:
-            record = self._sites.get(key)
+            record = self._get(key)
             return self._encode(record) if record else None
 
     def get_site(self, site: str) -> dict[str, Any] | None:
         key = normalize_site(site)
         with self._lock:
-            record = self._sites.get(key)
+            record = self._get(key)
             return self._json(record) if record else None
 
     def focused_site(self) -> str | None:
         return self._focused
 
     def site_count(self) -> int:
-        return len(self._sites)
+        return self.store.site_count()
 
     def record(self, site: str) -> SiteRecord | None:
         with self._lock:
-            return self._sites.get(site)
+            return self._get(site)
+
+    def tray_summary(self, limit: int, attention_codes: tuple[str, ...]) -> tuple[
+            list[SiteRecord], int, int]:
+        """What a tray shows without holding every site: the first ``limit`` signed-in
+        sites (by name), how many are signed in, and how many sites have an attention
+        with one of ``attention_codes``. Indexed queries, whatever the number of sites."""
+        with self._lock:
+            first, count = self.store.signed_in_sites(limit)
+            cached = self._sites
+            first = [cached.get(record.site, record) for record in first]
+            return first, count, self.store.count_attention(attention_codes)
 
     def list_events(self, site: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         key = normalize_site(site) if site is not None else None
@@ -214,9 +286,13 @@ class SessionService:
         notices: list[Change] = []
         with self._lock:
             now = self.clock()
-            current = self._sites.get(key)
+            current = self._get(key)
             batch = Changes()
-            if helper_id is not None and (helper_id, key) not in self._helper_sites:
+            if (
+                helper_id is not None
+                and helper_id not in self._helper_sites.get(key, ())
+                and not self.store.has_helper_site(helper_id, key)
+            ):
                 batch.helper_sites.append((helper_id, key))
             if self._unchanged_redeclaration(key, declaration, current, now):
                 assert current is not None
@@ -229,13 +305,14 @@ class SessionService:
                 record = transition.record if transition.changed else current or transition.record
                 if transition.changed:
                     batch.sites.append(record)
-                    notices.append(Change("site", key))
+                    notices.append(Change("site", key, current))
                 if transition.resolved is not None:
                     batch.outcomes[transition.resolved.id] = "confirmed"
                     notices.append(Change("event", transition.resolved.id))
             self.store.commit(batch)
-            self._helper_sites.update(batch.helper_sites)
-            self._sites[key] = record
+            self._keep(record)
+            if helper_id is not None:
+                self._helper_sites.setdefault(key, set()).add(helper_id)
             self._last_applied[key] = (declaration, record)
             if declaration.focused and self._focused != key:
                 self._focused = key
@@ -245,8 +322,7 @@ class SessionService:
 
     def helpers_for_site(self, site: str) -> set[str]:
         """The helpers that declared ``site``: its events go to them."""
-        with self._lock:
-            return {helper for helper, s in self._helper_sites if s == site}
+        return self.store.helpers_for_site(site)
 
     def focus(self, site: str | None) -> str | None:
         """The browser's active tab moved; kept in memory only, never written."""
@@ -262,7 +338,7 @@ class SessionService:
 
     def _existing(self, site: str) -> SiteRecord:
         key = normalize_site(site)
-        record = self._sites.get(key)
+        record = self._get(key)
         if record is None:
             raise NotFound(f"sessionmgr has never seen the site {key}", code="unknown_site")
         return record
@@ -272,7 +348,7 @@ class SessionService:
         if before.pending is not None:
             changes.outcomes[before.pending.id] = "superseded"
         self.store.commit(changes)
-        self._sites[after.site] = after
+        self._keep(after)
         self._wake_reaper_locked()
 
     def login(self, site: str, account: str | None, persistent: bool = False) -> dict[str, Any]:
@@ -296,7 +372,7 @@ class SessionService:
                 after = after._replace(pending=event)
             self._commit_action(current, after, event)
         self._events_written()
-        self.notify([Change("event", event.id), Change("site", after.site)])
+        self.notify([Change("event", event.id), Change("site", after.site, current)])
         return event.to_json()
 
     def logout(self, site: str) -> dict[str, Any]:
@@ -308,17 +384,18 @@ class SessionService:
             )
             self._commit_action(current, after, event)
         self._events_written()
-        self.notify([Change("event", event.id), Change("site", after.site)])
+        self.notify([Change("event", event.id), Change("site", after.site, current)])
         return event.to_json()
 
     def logout_all(self) -> list[dict[str, Any]]:
         """Log out of every site where someone is signed in, in one transaction."""
         events: list[Event] = []
+        befores: list[SiteRecord] = []
         with self._lock:
             now = self.clock()
             changes = Changes()
             updated: list[SiteRecord] = []
-            for record in sorted(self._sites.values(), key=lambda r: r.site):
+            for record in self._scan(signed_in=True):
                 if record.active is None:
                     continue
                 after, event = rules.request_logout(record, event_id=random_id(), now=now)
@@ -327,15 +404,17 @@ class SessionService:
                 changes.sites.append(after)
                 changes.events.append((event, self._recipients(after.site)))
                 updated.append(after)
+                befores.append(record)
                 events.append(event)
             self.store.commit(changes)
             for after in updated:
-                self._sites[after.site] = after
+                self._keep(after)
             self._wake_reaper_locked()
         if events:
             self._events_written()
         self.notify(
-            [Change("event", e.id) for e in events] + [Change("site", e.site) for e in events]
+            [Change("event", e.id) for e in events]
+            + [Change("site", before.site, before) for before in befores]
         )
         return [event.to_json() for event in events]
 
@@ -344,7 +423,7 @@ class SessionService:
         with self._lock:
             return [
                 self._json(r)
-                for r in sorted(self._sites.values(), key=lambda r: r.site)
+                for r in self._scan(signed_in=True)
                 if r.active
             ]
 
@@ -355,10 +434,8 @@ class SessionService:
             if record.pending is not None:
                 changes.outcomes[record.pending.id] = "superseded"
             self.store.commit(changes)
-            del self._sites[record.site]
-            self._encoded.pop(record.site, None)
-            self._last_applied.pop(record.site, None)
-            self._helper_sites = {p for p in self._helper_sites if p[1] != record.site}
+            self._uncache(record.site)
+            self._pending.pop(record.site, None)
             if self._focused == record.site:
                 self._focused = None
         self.notify([Change("site_removed", record.site)])
@@ -370,13 +447,13 @@ class SessionService:
             if after is record:
                 return
             self.store.commit(Changes(sites=[after]))
-            self._sites[after.site] = after
-        self.notify([Change("site", after.site)])
+            self._keep(after)
+        self.notify([Change("site", after.site, record)])
 
     def persistent_login(self, site: str) -> tuple[str, float] | None:
         """(account, expires) when "stay signed in" holds for the site now."""
         with self._lock:
-            record = self._sites.get(normalize_site(site))
+            record = self._get(normalize_site(site))
             persistent = record.persistent_at(self.clock()) if record else None
             return (persistent.account, persistent.expires) if persistent else None
 
@@ -390,7 +467,7 @@ class SessionService:
         deliveries = self.store.delivery_summary(event_id)
         changes = [Change("delivery", event_id)]
         with self._lock:
-            record = self._sites.get(site)
+            record = self._get(site)
             if record is not None:
                 attention = self._delivery_attention(record, event_id, deliveries)
                 if attention != record.attention and (
@@ -399,8 +476,8 @@ class SessionService:
                 ):
                     after = record._replace(attention=attention)
                     self.store.commit(Changes(sites=[after]))
-                    self._sites[site] = after
-                    changes.append(Change("site", site))
+                    self._keep(after)
+                    changes.append(Change("site", site, record))
         self.notify(changes)
 
     def _delivery_attention(
@@ -434,7 +511,7 @@ class SessionService:
         keeps no such thread, and start-up makes no pass over every site for it)."""
         with self._lock:
             self._running = True
-            if any(record.pending is not None for record in self._sites.values()):
+            if self._pending:
                 self._wake_reaper_locked()
 
     def _wake_reaper_locked(self) -> None:
@@ -466,11 +543,7 @@ class SessionService:
                     finally:
                         self._lock.acquire()
                     continue
-                deadlines = [
-                    r.pending.created_at + self.pending_timeout
-                    for r in self._sites.values()
-                    if r.pending is not None
-                ]
+                deadlines = [created + self.pending_timeout for created in self._pending.values()]
                 timeout = max(0.0, min(deadlines) - self.clock()) if deadlines else None
                 self._reaper_wakeup.wait(timeout)
 
@@ -480,7 +553,14 @@ class SessionService:
         with self._lock:
             now = self.clock()
             batch = Changes()
-            for record in list(self._sites.values()):
+            expired: list[SiteRecord] = []
+            for site, created in list(self._pending.items()):
+                if now - created < self.pending_timeout:
+                    continue  # not due: no need to read the record
+                record = self._get(site)
+                if record is None:
+                    self._pending.pop(site, None)
+                    continue
                 after = rules.expire_pending(record, now=now, timeout=self.pending_timeout)
                 if after is None or record.pending is None:
                     continue
@@ -490,7 +570,9 @@ class SessionService:
                     after = after._replace(attention=undelivered)
                 batch.sites.append(after)
                 batch.outcomes[record.pending.id] = "no_response"
-                self._sites[record.site] = after
-                changes += [Change("site", record.site), Change("event", record.pending.id)]
+                expired.append(after)
+                changes += [Change("site", site, record), Change("event", record.pending.id)]
             self.store.commit(batch)
+            for after in expired:
+                self._keep(after)
         return changes

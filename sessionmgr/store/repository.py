@@ -121,7 +121,24 @@ def _compact_v2_state(old: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-MIGRATIONS = [_schema_v1, _schema_v2, _schema_v3]
+def _schema_v4(conn: sqlite3.Connection) -> None:
+    """Who is signed in on each site, and what its last action needs the user to know,
+    as columns: sites stay on disk (the service keeps only those in use), and the
+    tray's summary is an indexed query instead of a pass over every site."""
+    conn.execute("ALTER TABLE sites ADD COLUMN active TEXT")
+    conn.execute("ALTER TABLE sites ADD COLUMN attention TEXT")
+    rows = conn.execute("SELECT site, state FROM sites").fetchall()
+    for site, state in rows:
+        record = SiteRecord.from_row(site, json.loads(state), updated_at=0.0, pending=None)
+        conn.execute(
+            "UPDATE sites SET active = ?, attention = ? WHERE site = ?",
+            (record.active, record.attention.code if record.attention else None, site),
+        )
+    conn.execute("CREATE INDEX sites_signed_in ON sites (site) WHERE active IS NOT NULL")
+    conn.execute("CREATE INDEX sites_attention ON sites (attention) WHERE attention IS NOT NULL")
+
+
+MIGRATIONS = [_schema_v1, _schema_v2, _schema_v3, _schema_v4]
 
 
 class Changes:
@@ -163,22 +180,11 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-# SQLite's page cache during the start-up scan, in KiB (a negative cache_size).
-SCAN_CACHE_KIB = 64
-
-
-@contextlib.contextmanager
-def _small_page_cache(conn: sqlite3.Connection) -> Iterator[None]:
-    """Reading every site reads each page of the table once: SQLite's cache would keep
-    up to its 2 MiB default of them, never read again and, once malloc'd, never given
-    back to the system (2 MiB of idle RSS at 10,000 sites). A few pages do for a scan;
-    the usual size is back afterwards, for the pages later commands use."""
-    previous = conn.execute("PRAGMA cache_size").fetchone()[0]
-    conn.execute(f"PRAGMA cache_size = {-SCAN_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        conn.execute(f"PRAGMA cache_size = {int(previous)}")
+# SQLite's page cache, in KiB (a negative cache_size; its default is 2 MiB). Sites live on
+# disk and the service keeps those in use: the cache needs the tables' upper pages and
+# the hot leaves. A scan of every site would fill the default cache with pages never
+# read again, and once malloc'd, SQLite never gives them back to the system.
+CACHE_KIB = 256
 
 
 def _dumps(value: Any) -> str:
@@ -195,31 +201,91 @@ class Store:
 
     def __init__(self, path: Path):
         self.db = Database(path, MIGRATIONS)
+        with self.db.read() as conn:
+            conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
 
     def close(self) -> None:
         self.db.close()
 
     # -- sites -------------------------------------------------------------
 
+    _SITE_COLUMNS = "SELECT site, state, pending_event, updated_at FROM sites"
+
+    def _records(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[SiteRecord]:
+        """Stored rows back as records. JSON states are parsed as one document per
+        batch: a third faster than one ``json.loads`` per site."""
+        if not rows:
+            return []
+        states = json.loads("[" + ",".join([row[1] for row in rows]) + "]")
+        return SiteRecord.from_rows(
+            (site, state, updated_at, self._event(conn, pending) if pending else None)
+            for (site, _, pending, updated_at), state in zip(rows, states, strict=True)
+        )
+
+    def _query_sites(self, sql: str, params: Sequence[Any] = ()) -> list[SiteRecord]:
+        with self.db.read() as conn, _no_gc():
+            cursor = conn.cursor()
+            cursor.row_factory = None  # plain tuples: no sqlite3.Row per site
+            return self._records(conn, cursor.execute(sql, params).fetchall())
+
+    def load_site(self, site: str) -> SiteRecord | None:
+        found = self._query_sites(self._SITE_COLUMNS + " WHERE site = ?", (site,))
+        return found[0] if found else None
+
+    SCAN_PAGE = 256
+
+    def iter_sites(self, *, signed_in: bool = False) -> Iterator[SiteRecord]:
+        """Every site (or every one with an active account) in site order, a page at a
+        time, each page its own read: the caller may write between pages, and a scan
+        never holds more than a page of parsed states."""
+        where = " WHERE site > ?" + (" AND active IS NOT NULL" if signed_in else "")
+        after = ""
+        while True:
+            page = self._query_sites(
+                self._SITE_COLUMNS + where + " ORDER BY site LIMIT ?", (after, self.SCAN_PAGE)
+            )
+            yield from page
+            if len(page) < self.SCAN_PAGE:
+                return
+            after = page[-1].site
+
     def load_sites(self) -> list[SiteRecord]:
-        with self.db.read() as conn, _no_gc(), _small_page_cache(conn):
-            rows = conn.cursor()
-            rows.row_factory = None  # plain tuples: no sqlite3.Row per site
-            rows.execute("SELECT site, state, pending_event, updated_at FROM sites ORDER BY site")
+        return list(self.iter_sites())
 
-            def stored() -> Iterator[tuple[str, dict[str, Any], float, Event | None]]:
-                # JSON states parsed a few hundred at a time, as one document each: a
-                # third faster than one json.loads per site, and unlike one document
-                # for all, no large temporaries left to fragment the heap (+15 MiB).
-                while chunk := rows.fetchmany(256):
-                    states = json.loads("[" + ",".join([row[1] for row in chunk]) + "]")
-                    for (site, _, pending_event, updated_at), state in zip(
-                        chunk, states, strict=True
-                    ):
-                        pending = self._event(conn, pending_event) if pending_event else None
-                        yield site, state, updated_at, pending
+    def signed_in_sites(self, limit: int) -> tuple[list[SiteRecord], int]:
+        """The first ``limit`` sites (by name) with an active account, and their count."""
+        first = self._query_sites(
+            self._SITE_COLUMNS + " WHERE active IS NOT NULL ORDER BY site LIMIT ?", (limit,)
+        )
+        with self.db.read() as conn:
+            count = conn.execute("SELECT count(*) FROM sites WHERE active IS NOT NULL").fetchone()
+        return first, int(count[0])
 
-            return SiteRecord.from_rows(stored())
+    def count_attention(self, codes: Iterable[str]) -> int:
+        """Sites whose last action left an attention with one of ``codes``."""
+        wanted = list(codes)
+        marks = ",".join("?" * len(wanted))
+        with self.db.read() as conn:
+            row = conn.execute(
+                f"SELECT count(*) FROM sites WHERE attention IN ({marks})",  # noqa: S608
+                wanted,
+            ).fetchone()
+        return int(row[0])
+
+    def site_count(self) -> int:
+        with self.db.read() as conn:
+            return int(conn.execute("SELECT count(*) FROM sites").fetchone()[0])
+
+    def pending_sites(self) -> dict[str, float]:
+        """Sites with an action waiting for the site's answer: site -> when it was asked."""
+        with self.db.read() as conn:
+            return {
+                row[0]: float(row[1])
+                for row in conn.execute(
+                    "SELECT s.site, e.created_at FROM sites s"
+                    " JOIN events e ON e.id = s.pending_event"
+                )
+            }
 
     @staticmethod
     def _event(conn: sqlite3.Connection, event_id: str) -> Event | None:
@@ -232,14 +298,18 @@ class Store:
         with self.db.write() as conn:
             for record in changes.sites:
                 conn.execute(
-                    "INSERT INTO sites (site, state, pending_event, updated_at) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (site) DO UPDATE SET state = excluded.state,"
-                    " pending_event = excluded.pending_event, updated_at = excluded.updated_at",
+                    "INSERT INTO sites (site, state, pending_event, updated_at, active, attention)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site) DO UPDATE SET"
+                    " state = excluded.state, pending_event = excluded.pending_event,"
+                    " updated_at = excluded.updated_at, active = excluded.active,"
+                    " attention = excluded.attention",
                     (
                         record.site,
                         _dumps(record.to_row()),
                         record.pending.id if record.pending else None,
                         record.updated_at,
+                        record.active,
+                        record.attention.code if record.attention else None,
                     ),
                 )
             for event, helper_ids in changes.events:
@@ -477,6 +547,20 @@ class Store:
                 (row["helper_id"], row["site"])
                 for row in conn.execute("SELECT helper_id, site FROM helper_sites")
             ]
+
+    def helpers_for_site(self, site: str) -> set[str]:
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT helper_id FROM helper_sites WHERE site = ?", (site,))
+            return {row[0] for row in rows}
+
+    def has_helper_site(self, helper_id: str, site: str) -> bool:
+        with self.db.read() as conn:
+            return (
+                conn.execute(
+                    "SELECT 1 FROM helper_sites WHERE helper_id = ? AND site = ?", (helper_id, site)
+                ).fetchone()
+                is not None
+            )
 
     # -- meta --------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import pytest
 from sessionmgr.core.model import Attention, Binding, Event, Persistent, Session, SiteRecord
 from sessionmgr.service import SessionService
 from sessionmgr.store.db import Database, StoreEnvironmentError, StoreError
-from sessionmgr.store.repository import MIGRATIONS, SCAN_CACHE_KIB, Changes, Store
+from sessionmgr.store.repository import CACHE_KIB, MIGRATIONS, Changes, Store
 
 
 def test_migrates_an_empty_file_to_the_current_schema(tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_schema_2_site_states_are_migrated_to_the_compact_form(tmp_path: Path) -
     try:
         assert store.load_sites() == RECORDS
         with store.db.read() as conn:
-            assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
             stored = json.loads(conn.execute(
                 "SELECT state FROM sites WHERE site = 'a.example'").fetchone()[0])
         assert stored["sessions"] == [["ann", "active", "SID"], ["bob", "passive"]]
@@ -100,33 +100,72 @@ def test_schema_2_site_states_are_migrated_to_the_compact_form(tmp_path: Path) -
         store.close()
 
 
-def test_loading_every_site_scans_with_a_small_page_cache_and_restores_it(
-    tmp_path: Path,
-) -> None:
-    """Start-up reads each site once: SQLite's page cache stays small meanwhile (its
-    pages would stay malloc'd for nothing), then is what it was. Rows stored out of
-    site order (as years of use leave them) still load complete and sorted."""
-    sites = [f"s{i:04d}.example" for i in range(2000)]
+def test_every_site_is_read_a_page_at_a_time_in_site_order(tmp_path: Path) -> None:
+    """A scan reads pages of ``SCAN_PAGE`` sites, each its own query, so no scan holds
+    every site. Rows stored out of site order (as years of use leave them) still come
+    complete and sorted; SQLite's page cache is the store's small one."""
+    sites = [f"s{i:04d}.example" for i in range(700)]
     random.Random(7).shuffle(sites)  # rowids in another order than the site index
     store = Store(tmp_path / "db.sqlite3")
     try:
-        for chunk in range(0, len(sites), 500):
-            store.commit(Changes(sites=[
-                SiteRecord(site, (Session(f"ann@{site}", "active", SID),), SID, "declared",
-                           updated_at=1.0)
-                for site in sites[chunk:chunk + 500]]))
-        with store.db.read() as conn:
-            conn.execute("PRAGMA cache_size = -500")
+        store.commit(Changes(sites=[
+            SiteRecord(site, (Session(f"ann@{site}", "active" if i % 3 else "passive", SID),),
+                       SID, "declared", updated_at=1.0)
+            for i, site in enumerate(sites)]))
         seen: list[str] = []
         store.db._conn.set_trace_callback(seen.append)
         loaded = store.load_sites()
+        signed_in = list(store.iter_sites(signed_in=True))
         store.db._conn.set_trace_callback(None)
         assert [record.site for record in loaded] == sorted(sites)
-        assert loaded[0].sessions == (Session(f"ann@{loaded[0].site}", "active", SID),)
-        scan = next(i for i, sql in enumerate(seen) if sql.startswith("SELECT site, state"))
-        assert seen[scan - 1] == f"PRAGMA cache_size = {-SCAN_CACHE_KIB}"
+        assert loaded[0].sessions == (Session(f"ann@{loaded[0].site}",
+                                              loaded[0].sessions[0].status, SID),)
+        assert [r.site for r in signed_in] == [r.site for r in loaded if r.active]
+        assert 0 < len(signed_in) < len(loaded)
+        scans = [sql for sql in seen if sql.startswith("SELECT site, state")]
+        pages = len(sites) // store.SCAN_PAGE + 1 + len(signed_in) // store.SCAN_PAGE + 1
+        assert len(scans) == pages
         with store.db.read() as conn:
-            assert conn.execute("PRAGMA cache_size").fetchone()[0] == -500
+            assert conn.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KIB
+    finally:
+        store.close()
+
+
+def test_signed_in_and_attention_are_counted_from_their_columns(tmp_path: Path) -> None:
+    """The tray's summary: the first signed-in sites by name, their count, and the sites
+    whose last action needs attention, kept right as records change."""
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        store.commit(Changes(sites=RECORDS))
+        first, count = store.signed_in_sites(5)
+        assert [r.site for r in first] == ["a.example"] and count == 1
+        assert store.count_attention(["undelivered", "helper_gone"]) == 1
+        assert store.count_attention(["no_response"]) == 0
+        signed_out = RECORDS[0]._replace(sessions=(Session("ann", "passive", SID),))
+        fixed = RECORDS[2]._replace(attention=None)
+        store.commit(Changes(sites=[signed_out, fixed]))
+        assert store.signed_in_sites(5) == ([], 0)
+        assert store.count_attention(["undelivered", "helper_gone"]) == 0
+        assert store.site_count() == 3
+    finally:
+        store.close()
+
+
+def test_schema_3_sites_get_their_signed_in_and_attention_columns(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    old = Store.__new__(Store)
+    old.db = Database(path, MIGRATIONS[:3])
+    old_commit_sql = [  # what a schema-3 store wrote: no active or attention column
+        (r.site, json.dumps(r.to_row(), separators=(",", ":")), r.updated_at) for r in RECORDS]
+    with old.db.write() as conn:
+        conn.executemany("INSERT INTO sites (site, state, pending_event, updated_at)"
+                         " VALUES (?, ?, NULL, ?)", old_commit_sql)
+    old.db.close()
+    store = Store(path)
+    try:
+        assert store.load_sites() == RECORDS
+        assert store.signed_in_sites(5)[1] == 1
+        assert store.count_attention(["undelivered"]) == 1
     finally:
         store.close()
 

@@ -40,7 +40,7 @@ def timed_out(service: SessionService, site: str) -> threading.Event:
     done = threading.Event()
 
     def listener(change: Change) -> None:
-        if change == Change("site", site) and service.get_site(site)["pending"] is None:
+        if change[:2] == ("site", site) and service.get_site(site)["pending"] is None:
             done.set()
 
     service.subscribe(listener)
