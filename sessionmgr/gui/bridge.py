@@ -14,27 +14,45 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from sessionmgr.errors import SessionmgrError
-from sessionmgr.gui.models import RecordRow, Row, record_rows
+from sessionmgr.gui.models import UNDELIVERED_CODES, RecordRow, Row, record_rows
 
 log = logging.getLogger("sessionmgr.gui.bridge")
 
 Callback = Callable[[Any], None]
 
 
+class Summary(NamedTuple):
+    """What the tray shows, without the GUI keeping every site."""
+
+    focused: str | None         # the site of the browser's active tab
+    focused_row: Any            # its row (None: no such site)
+    signed_in: list[Any]        # the first ``menu_sites`` signed-in sites' rows, by name
+    signed_in_count: int        # how many sites have someone signed in
+    undelivered: int            # sites whose last event reached no browser
+
+
+EMPTY_SUMMARY = Summary(None, None, [], 0, 0)
+
+
 class Bridge(QObject):
-    """Runs service calls off the GUI thread and turns service changes into signals."""
+    """Runs service calls off the GUI thread and turns service changes into signals.
+
+    The GUI keeps every site's row only while ``table_live`` (the sessions window is
+    open, after :meth:`load_sites`); otherwise each change brings a fresh
+    :class:`Summary`, plus the changed sites' rows before and after for notifications.
+    """
 
     COALESCE_MS = 40
 
     # Snapshots, always delivered on the GUI thread.
-    sites_loaded = Signal(list)          # every SiteState, on start and after a big burst
-    sites_changed = Signal(dict)         # {site: SiteState or None (removed)}
-    focus_changed = Signal(object)       # site or None
+    sites_loaded = Signal(list)          # every site's row, after load_sites() or a big burst
+    sites_changed = Signal(dict, dict)   # {site: row or None (removed)}, {site: row before}
+    summary_changed = Signal(object)     # a Summary
     events_changed = Signal(list)        # newest events, with deliveries
     helpers_changed = Signal(list)
     pairings_changed = Signal(list)
@@ -44,14 +62,18 @@ class Bridge(QObject):
     _wake = Signal()                     # a change arrived on some thread
 
     def __init__(self, service: Any, parent: QObject | None = None, *,
-                 prepare_site: Callable[[Any], Any] | None = None):
-        """``prepare_site`` turns each SiteState into what the GUI keeps, on the worker."""
+                 prepare_site: Callable[[Any], Any] | None = None, menu_sites: int = 25):
+        """``prepare_site`` turns each SiteState (or a change's record from before)
+        into what the GUI keeps, on the worker."""
         super().__init__(parent)
         self.service = service
+        self.menu_sites = menu_sites
+        self.table_live = False  # set by the GUI thread, read by the worker
         self._prepare = prepare_site or (lambda state: state)
         self._executor: _Worker | None = _Worker("sessionmgr-gui-worker")
         self._lock = threading.Lock()
         self._dirty: dict[str, set[str]] = {}
+        self._before: dict[str, Any] = {}  # each changed site's record before the batch
         self._woken = False
         self._timer = QTimer(self, singleShot=True, interval=self.COALESCE_MS)
         self._timer.timeout.connect(self._drain)
@@ -129,18 +151,30 @@ class Bridge(QObject):
     # -- snapshots --------------------------------------------------------
 
     def refresh_all(self, done: Callable[[], None] | None = None) -> None:
-        """Load everything once (start-up); later updates arrive by change.
+        """Load what the tray shows once (start-up); later updates arrive by change.
 
         ``done()`` runs on the GUI thread once every answer has been delivered
         (one worker, answers in order: a last no-op call marks the end).
         """
-        self.call(self._list_sites, done=self.sites_loaded.emit, what="Load sites")
-        self.call(self.service.focused_site, done=self.focus_changed.emit, what="Load focus")
+        self.call(self._summary, done=self.summary_changed.emit, what="Load sites")
         self.refresh_events()
         self.call(self.service.list_helpers, done=self.helpers_changed.emit, what="Load browsers")
         self.call(self.service.list_pairings, done=self.pairings_changed.emit, what="Load pairings")
         if done is not None:
             self.call(_nothing, done=lambda _: done())
+
+    def load_sites(self) -> None:
+        """Every site's row, for the sessions window (``table_live`` from now on)."""
+        self.table_live = True
+        self.call(self._list_sites, done=self.sites_loaded.emit, what="Load sites")
+
+    def signed_in_accounts(self, done: Callable[[list[tuple[str, str]]], None]) -> None:
+        """(site, who) for every signed-in site, as "log out of all" would touch them."""
+        def accounts() -> list[tuple[str, str]]:
+            return [(s["site"], "signed in" if s.get("api") == "login-status" else s["active"])
+                    for s in self.service.signed_in()]
+
+        self.call(accounts, done=done, what="List the signed-in sites")
 
     def refresh_events(self) -> None:
         self.call(self.service.list_events, None, 200, done=self.events_changed.emit,
@@ -152,6 +186,8 @@ class Bridge(QObject):
         """Runs on the thread that made the change: record it, wake the GUI once."""
         with self._lock:
             self._dirty.setdefault(change.kind, set()).add(change.key)
+            if change.kind == "site" and len(change) > 2:
+                self._before.setdefault(change.key, change.before)
             if self._woken:
                 return
             self._woken = True
@@ -166,25 +202,36 @@ class Bridge(QObject):
     def _drain(self) -> None:
         with self._lock:
             dirty, self._dirty, self._woken = self._dirty, {}, False
+            before, self._before = self._before, {}
         if dirty:
-            self.call(self._fetch, dirty, done=self._apply, what="Refresh")
+            self.call(self._fetch, dirty, before, done=self._apply, what="Refresh")
 
     def _list_sites(self) -> list[Any]:
         return [self._prepare(state) for state in self.service.list_sites()]
 
-    BULK = 500  # above this many changed sites, one list_sites() is cheaper
+    def _summary(self) -> Summary:
+        service = self.service
+        focused = service.focused_site()
+        row = self._prepare(service.get_site(focused)) if focused else None
+        first, count, undelivered = service.tray_summary(self.menu_sites)
+        return Summary(focused, row, [self._prepare(s) for s in first], count, undelivered)
 
-    def _fetch(self, dirty: dict[str, set[str]]) -> dict[str, Any]:
+    BULK = 500  # above this many changed sites: one list_sites(), and no notifications
+
+    def _fetch(self, dirty: dict[str, set[str]], before: dict[str, Any]) -> dict[str, Any]:
         """Worker side: read what changed."""
         service = self.service
         out: dict[str, Any] = {}
         sites = dirty.get("site", set()) | dirty.get("site_removed", set())
         if len(sites) > self.BULK:
-            out["all_sites"] = self._list_sites()
+            if self.table_live:
+                out["all_sites"] = self._list_sites()
         elif sites:
-            out["sites"] = {site: self._prepare(service.get_site(site)) for site in sites}
-        if "focus" in dirty:
-            out["focus"] = service.focused_site()
+            prepare = self._prepare
+            out["sites"] = {site: prepare(service.get_site(site)) for site in sites}
+            out["before"] = {site: prepare(before.get(site)) for site in sites}
+        if sites or "focus" in dirty:
+            out["summary"] = self._summary()
         if dirty.keys() & {"event", "delivery"}:
             out["events"] = service.list_events(None, 200)
         if dirty.keys() & {"helper", "delivery"}:
@@ -197,9 +244,9 @@ class Bridge(QObject):
         if "all_sites" in out:
             self.sites_loaded.emit(out["all_sites"])
         if "sites" in out:
-            self.sites_changed.emit(out["sites"])
-        if "focus" in out:
-            self.focus_changed.emit(out["focus"])
+            self.sites_changed.emit(out["sites"], out["before"])
+        if "summary" in out:
+            self.summary_changed.emit(out["summary"])
         if "events" in out:
             self.events_changed.emit(out["events"])
         if "helpers" in out:
@@ -299,6 +346,16 @@ class DaemonBackend:
 
     def focused_site(self) -> str | None:
         return self._service.focused_site()
+
+    def tray_summary(self, limit: int) -> tuple[list[Row], int, int]:
+        """The first ``limit`` signed-in sites' rows, their count, and the sites whose
+        last event reached no browser: indexed queries, however many sites there are."""
+        service = self._service
+        first, count, undelivered = service.tray_summary(limit, UNDELIVERED_CODES)
+        return record_rows(first, service.focused_site(), service.clock()), count, undelivered
+
+    def signed_in(self) -> list[dict[str, Any]]:
+        return self._service.signed_in()
 
     def login(self, site: str, account: str | None, persistent: bool = False) -> dict[str, Any]:
         return self._service.login(site, account, persistent)

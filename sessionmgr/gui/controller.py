@@ -16,9 +16,9 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
 from sessionmgr import settings as settings_io
 from sessionmgr.gui import describe
-from sessionmgr.gui.bridge import Bridge
+from sessionmgr.gui.bridge import EMPTY_SUMMARY, Bridge, Summary
 from sessionmgr.gui.models import EventsModel, HelpersModel, SiteTableModel, prepare_site
-from sessionmgr.gui.tray import Tray
+from sessionmgr.gui.tray import MENU_SITES, Tray
 from sessionmgr.settings import Settings
 
 if TYPE_CHECKING:  # imported when first shown: start-up only needs the tray
@@ -44,11 +44,14 @@ class Controller(QObject):
                  tray_available: bool | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.settings = settings or Settings()
-        self.bridge = Bridge(service, self, prepare_site=prepare_site)
+        self.bridge = Bridge(service, self, prepare_site=prepare_site, menu_sites=MENU_SITES)
+        # Every site's row, only while the sessions window is open: the tray needs
+        # just the summary, so an idle tray holds nothing per site.
         self.sites = SiteTableModel(self)
+        self.summary: Summary = EMPTY_SUMMARY
         self.events = EventsModel(self)
         self.helpers = HelpersModel(self)
-        self.focused: str | None = None
+        self.logout_all_prompt: LogoutAllDialog | None = None
         self._doorhanger: Doorhanger | None = None
         self._window: SessionsWindow | None = None
         self.pairing_dialogs: dict[str, PairingDialog] = {}
@@ -57,12 +60,12 @@ class Controller(QObject):
         self._closed = False
         if tray_available is None:
             tray_available = QSystemTrayIcon.isSystemTrayAvailable()
-        self.tray: Tray | None = Tray(self.sites.signed_in) if tray_available else None
+        self.tray: Tray | None = Tray(self.signed_in) if tray_available else None
 
         b = self.bridge
         b.sites_loaded.connect(self._on_sites_loaded)
         b.sites_changed.connect(self._on_sites_changed)
-        b.focus_changed.connect(self._on_focus)
+        b.summary_changed.connect(self._on_summary)
         b.events_changed.connect(self.events.set_items)
         b.helpers_changed.connect(self._on_helpers)
         b.pairings_changed.connect(self._on_pairings)
@@ -149,31 +152,42 @@ class Controller(QObject):
 
     # -- state in --
 
-    def focused_state(self) -> State | None:
-        return self.sites.state(self.focused)
+    @property
+    def focused(self) -> str | None:
+        """The site of the browser's active tab."""
+        return self.summary.focused
 
+    def focused_state(self) -> State | None:
+        row = self.summary.focused_row
+        return None if row is None else row.state()
+
+    def signed_in(self, limit: int) -> tuple[list[State], int]:
+        """The tray menu's sites: up to ``limit`` signed-in sites' states, and their count."""
+        summary = self.summary
+        return [row.state() for row in summary.signed_in[:limit]], summary.signed_in_count
+
+    def _on_summary(self, summary: Summary) -> None:
+        before = self.focused_state()
+        self.summary = summary
+        # The open doorhanger is rebuilt only when what it shows changed.
+        self._refresh_focus_views(doorhanger=self.focused_state() != before)
 
     def _on_sites_loaded(self, rows: list[Any]) -> None:
-        self.sites.reset(rows)
-        self._refresh_focus_views()
+        if self.bridge.table_live:  # not for a window closed since it asked
+            self.sites.reset(rows)
 
-    def _on_sites_changed(self, changes: dict[str, Any]) -> None:
+    def _on_sites_changed(self, changes: dict[str, Any], before: dict[str, Any]) -> None:
         for site, row in changes.items():
-            self._notice(self.sites.state(site), None if row is None else row.state())
-        self.sites.apply(changes)
-        # The open doorhanger is rebuilt only when its own site changed.
-        self._refresh_focus_views(doorhanger=self.focused in changes
-                                  or (self._doorhanger is not None
-                                      and self._doorhanger.site() in changes))
-
-    def _on_focus(self, site: str | None) -> None:
-        self.focused = site
-        self._refresh_focus_views()
+            old = before.get(site)
+            self._notice(None if old is None else old.state(),
+                         None if row is None else row.state())
+        if self.bridge.table_live:
+            self.sites.apply(changes)
 
     def _refresh_focus_views(self, doorhanger: bool = True) -> None:
         state = self.focused_state()
         if self.tray is not None:
-            self.tray.set_state(state, undelivered=self.sites.undelivered_count() > 0)
+            self.tray.set_state(state, undelivered=self.summary.undelivered > 0)
         if doorhanger and (shown := self._shown_doorhanger()) is not None:
             shown.set_state(state)
 
@@ -261,20 +275,37 @@ class Controller(QObject):
             window.cancel_persistent_requested.connect(self.bridge.cancel_persistent)
             window.revoke_requested.connect(self.bridge.revoke_helper)
             window.settings_requested.connect(self.edit_settings)
+            window.closed.connect(self._on_window_closed)
             self._window = window
+        if not self.bridge.table_live:
+            self.bridge.load_sites()
         self._window.show_tab(tab)
         return self._window
 
-    def logout_all_dialog(self) -> LogoutAllDialog:
-        from sessionmgr.gui.dialogs import LogoutAllDialog
-
-        return LogoutAllDialog(self.sites.signed_in_accounts(), self._window)
+    def _on_window_closed(self) -> None:
+        """Nothing shows every site now: let their rows go."""
+        self.bridge.table_live = False
+        self.sites.reset([])
 
     def confirm_logout_all(self) -> None:
-        dialog = self.logout_all_dialog()
+        """Ask before logging out everywhere, listing every signed-in site (read on the
+        worker: it may be thousands)."""
+        self.bridge.signed_in_accounts(done=self._ask_logout_all)
+
+    def _ask_logout_all(self, accounts: list[tuple[str, str]]) -> None:
+        from sessionmgr.gui.dialogs import LogoutAllDialog
+
+        if self._closed:
+            return
+        dialog = self.logout_all_prompt = LogoutAllDialog(accounts, self._window)
         dialog.accepted.connect(self.bridge.logout_all)
-        dialog.finished.connect(dialog.deleteLater)
+        dialog.finished.connect(self._forget_logout_all)
         dialog.open()
+
+    def _forget_logout_all(self) -> None:
+        if self.logout_all_prompt is not None:
+            self.logout_all_prompt.deleteLater()
+            self.logout_all_prompt = None
 
     def edit_settings(self) -> None:
         from sessionmgr.gui.dialogs import SettingsDialog

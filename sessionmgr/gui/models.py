@@ -9,6 +9,7 @@ view. The proxy only filters, against a lower-cased text precomputed per row.
 from __future__ import annotations
 
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore
@@ -20,13 +21,12 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
 )
 
+from sessionmgr.core.model import SiteRecord
 from sessionmgr.gui import describe, icons
 
 if TYPE_CHECKING:
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QBrush
-
-    from sessionmgr.core.model import SiteRecord
 
 State = dict[str, Any]
 Index = QModelIndex | QPersistentModelIndex
@@ -213,11 +213,13 @@ class RecordRow:
 Row = _Row | RecordRow
 
 
-def prepare_site(state: State | Row | None) -> Row | None:
-    """SiteState dict to table row (rows pass through); pure Python, so the bridge
-    runs it on its worker."""
+def prepare_site(state: State | Row | SiteRecord | None) -> Row | None:
+    """SiteState dict (or a change's record from before it) to table row; rows pass
+    through. Pure Python, so the bridge runs it on its worker."""
     if state is None or isinstance(state, _Row | RecordRow):
         return state
+    if isinstance(state, SiteRecord):
+        return RecordRow(state, False, time.time())
     return _Row(state)
 
 

@@ -59,6 +59,7 @@ class SessionsWindow(QWidget):
     cancel_persistent_requested = Signal(str)
     revoke_requested = Signal(str)                # helper id
     settings_requested = Signal()
+    closed = Signal()  # the sites' rows may go: they are loaded again when it is shown
 
     def __init__(self, sites: SiteTableModel, events: EventsModel, helpers: HelpersModel,
                  parent: QWidget | None = None):
@@ -94,6 +95,11 @@ class SessionsWindow(QWidget):
         sites.dataChanged.connect(self._on_sites_changed)
         self._update_count()
         self._update_actions()
+
+    def closeEvent(self, event: Any) -> None:
+        super().closeEvent(event)
+        if event.isAccepted():
+            self.closed.emit()
 
     # -- sites tab --
 

@@ -3,7 +3,8 @@
 Run as a child process: ``gui_probe.py SITES REPS STALL_SECONDS`` with
 SESSIONMGR_HOME set. Measures, interleaving each figure with its baseline:
 
-- doorhanger open (set_state + popup + paint) with every site loaded, vs a bare
+- doorhanger open (set_state + popup + paint) with every site loaded (the sessions
+  window open), vs a bare
   frameless popup with a label and two buttons;
 - filtering the sessions window (its own ``SiteFilterProxy`` with its table
   shown, repaint included), vs ``QSortFilterProxyModel.setFilterFixedString``
@@ -107,7 +108,7 @@ def main(argv: list[str]) -> int:
     controller, daemon = tray_app.controller, tray_app.daemon
     result: dict[str, object] = {"sites": sites}
     try:
-        pump(qapp, lambda: controller.sites.rowCount() >= sites)
+        pump(qapp, lambda: controller.summary.signed_in_count >= sites)  # the tray's summary
         focus = "site00000.example" if sites else None
         daemon.service.focus(focus)
         pump(qapp, lambda: controller.focused == focus)
@@ -123,8 +124,8 @@ def main(argv: list[str]) -> int:
         qapp.processEvents()
         from sessionmgr.gui.doorhanger import Doorhanger  # after the app's own first open
 
-        window = controller.show_sessions_window()
-        pump(qapp)
+        window = controller.show_sessions_window()  # loads every site's row
+        pump(qapp, lambda: controller.sites.rowCount() >= sites)
 
         # Doorhanger: the real open path, and a bare popup, interleaved.
         door_ms, bare_ms, build_ms = [], [], []

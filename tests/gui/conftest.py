@@ -53,8 +53,22 @@ class FakeService:
             listener(Change(kind, key))
 
     def put(self, state: dict[str, Any]) -> None:
+        before = self.sites.get(state["site"])
         self.sites[state["site"]] = state
-        self.emit("site", state["site"])
+        from sessionmgr.service import Change
+
+        for listener in list(self.listeners):
+            listener(Change("site", state["site"], before))  # type: ignore[arg-type]
+
+    def signed_in(self) -> list[dict[str, Any]]:
+        return [self.sites[k] for k in sorted(self.sites) if self.sites[k].get("active")]
+
+    def tray_summary(self, limit: int) -> tuple[list[dict[str, Any]], int, int]:
+        self._record("tray_summary", limit)
+        signed_in = self.signed_in()
+        undelivered = sum((s.get("attention") or {}).get("code") in ("undelivered", "helper_gone")
+                          for s in self.sites.values())
+        return signed_in[:limit], len(signed_in), undelivered
 
     def list_sites(self) -> list[dict[str, Any]]:
         self._record("list_sites")

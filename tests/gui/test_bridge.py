@@ -50,7 +50,7 @@ def test_changes_from_other_threads_are_coalesced(qtbot: Any) -> None:
     service = FakeService([samples.state(f"s{i}.example") for i in range(50)])
     bridge = Bridge(service)
     batches: list[dict[str, Any]] = []
-    bridge.sites_changed.connect(batches.append)
+    bridge.sites_changed.connect(lambda after, before: batches.append(after))
 
     def storm() -> None:
         for _ in range(20):
@@ -65,6 +65,31 @@ def test_changes_from_other_threads_are_coalesced(qtbot: Any) -> None:
     assert len(batches) <= 3  # 1,000 changes, a handful of batched refreshes
     gets = [args for name, args in service.names() if name == "get_site"]
     assert len(gets) <= 150
+    assert len([name for name, _ in service.names() if name == "tray_summary"]) == len(batches)
+    bridge.close()
+
+
+def test_a_change_brings_the_rows_before_and_after_and_a_new_summary(qtbot: Any) -> None:
+    """Enough to notify and redraw the tray without the GUI holding every site: the
+    table's rows come only once the sessions window asks (``load_sites``)."""
+    service = FakeService([samples.SIGNED_IN])
+    bridge = Bridge(service)
+    changed: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    summaries: list[Any] = []
+    loaded: list[list[Any]] = []
+    bridge.sites_changed.connect(lambda after, before: changed.append((after, before)))
+    bridge.summary_changed.connect(summaries.append)
+    bridge.sites_loaded.connect(loaded.append)
+    signed_out = {**samples.SIGNED_IN, "active": None, "indicator": "login"}
+    service.put(signed_out)
+    qtbot.waitUntil(lambda: bool(changed) and bool(summaries))
+    after, before = changed[0]
+    assert after == {"example.com": signed_out} and before == {"example.com": samples.SIGNED_IN}
+    assert summaries[-1].signed_in_count == 0 and summaries[-1].signed_in == []
+    assert not loaded and not bridge.table_live
+    bridge.load_sites()
+    qtbot.waitUntil(lambda: bool(loaded))
+    assert loaded == [[signed_out]] and bridge.table_live
     bridge.close()
 
 
@@ -75,11 +100,13 @@ def test_refresh_all_says_when_every_answer_is_in(qtbot: Any) -> None:
     bridge = Bridge(service)
     seen: list[str] = []
     bridge.sites_loaded.connect(lambda rows: seen.append("sites"))
-    bridge.focus_changed.connect(lambda site: seen.append(f"focus {site}"))
+    bridge.summary_changed.connect(
+        lambda s: seen.append(f"summary {s.focused} {s.focused_row['active']} "
+                              f"{s.signed_in_count}"))
     bridge.pairings_changed.connect(lambda pairings: seen.append("pairings"))
     bridge.refresh_all(done=lambda: seen.append("done"))
     qtbot.waitUntil(lambda: "done" in seen)
-    assert seen == ["sites", "focus example.com", "pairings", "done"]
+    assert seen == ["summary example.com bear@example.com 1", "pairings", "done"]
     bridge.close()
 
 

@@ -178,12 +178,13 @@ def test_log_out_of_all_lists_the_signed_in_sites(core: Core, qtbot: Any) -> Non
     core.declare([{"email": BEAR}])
     core.declare([{"email": "me@mail.example"}], site="mail.example", focused=False)
     core.declare([], site="news.example", focused=False)
-    qtbot.waitUntil(lambda: core.controller.sites.rowCount() == 3)
-    dialog = core.controller.logout_all_dialog()
-    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: core.controller.summary.signed_in_count == 2)
+    assert core.controller.signed_in(25)[1] == 2
+    core.controller.confirm_logout_all()
+    qtbot.waitUntil(lambda: core.controller.logout_all_prompt is not None)
+    dialog = core.controller.logout_all_prompt
     assert dialog.entries() == ["example.com — bear@example.com",
                                 "mail.example — me@mail.example"]
-    dialog.accepted.connect(core.controller.bridge.logout_all)
     dialog.confirm.click()
     events = core.events(2)
     assert sorted((e["site"], e["type"], e["account"]) for e in events) == [
@@ -212,3 +213,22 @@ def test_site_signing_you_out_on_its_own_is_announced(core: Core, qtbot: Any) ->
         core.declare([])
     assert blocker.args == ["Signed out of example.com",
                             "example.com signed you out of bear@example.com."]
+
+
+def test_every_sites_row_is_kept_only_while_the_sessions_window_is_open(
+    core: Core, qtbot: Any
+) -> None:
+    controller = core.controller
+    core.declare([{"email": BEAR}])
+    qtbot.waitUntil(lambda: controller.summary.signed_in_count == 1)
+    assert controller.sites.rowCount() == 0  # the tray needs only its summary
+    window = controller.show_sessions_window()
+    qtbot.waitUntil(lambda: controller.sites.rowCount() == 1)
+    window.close()
+    assert controller.sites.rowCount() == 0 and not controller.bridge.table_live
+    core.declare([{"email": "me@mail.example"}], site="mail.example", focused=False)
+    qtbot.waitUntil(lambda: controller.summary.signed_in_count == 2)
+    assert controller.sites.rowCount() == 0
+    assert [s["site"] for s in controller.signed_in(25)[0]] == ["example.com", "mail.example"]
+    controller.show_sessions_window()
+    qtbot.waitUntil(lambda: controller.sites.rowCount() == 2)
