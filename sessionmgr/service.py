@@ -150,6 +150,18 @@ class SessionService:
                 self._encoded[record.site] = (record, focused, valid_until, encoded)
         return encoded
 
+    def _commit(self, changes: Changes) -> None:
+        """Write one command's changes, each changed site with its API answer (as if
+        unfocused), which a list of every site then sends as stored."""
+        now = self.clock()
+        for record in changes.sites:
+            persistent = record.persistent_at(now)
+            changes.answers[record.site] = (
+                json.dumps(record.to_json(now=now)).encode(),
+                persistent.expires if persistent else None,
+            )
+        self.store.commit(changes)
+
     # -- the records in use -------------------------------------------------------
 
     def _get(self, key: str) -> SiteRecord | None:
@@ -208,7 +220,15 @@ class SessionService:
     def list_sites_encoded(self) -> bytes:
         """``{"sites": [...]}`` for the API, from the per-site encodings."""
         with self._lock:
-            parts = [self._encode(record) for record in self._scan()]
+            now, focused, cached = self.clock(), self._focused, self._sites
+            parts = []
+            for site, answer, until in self.store.iter_answers():
+                if answer is None or site == focused or (until is not None and until <= now):
+                    record = cached.get(site) or self.store.load_site(site)
+                    if record is not None:
+                        parts.append(self._encode(record))
+                else:
+                    parts.append(answer)
         return b'{"sites": [' + b", ".join(parts) + b"]}"
 
     def get_site_encoded(self, site: str) -> bytes | None:
@@ -309,8 +329,11 @@ class SessionService:
                 if transition.resolved is not None:
                     batch.outcomes[transition.resolved.id] = "confirmed"
                     notices.append(Change("event", transition.resolved.id))
-            self.store.commit(batch)
+            self._commit(batch)
             self._keep(record)
+            if (answer := batch.answers.get(key)) is not None:  # made for the store: reuse
+                until = math.inf if answer[1] is None else answer[1]
+                self._encoded[key] = (record, False, until, answer[0])
             if helper_id is not None:
                 self._helper_sites.setdefault(key, set()).add(helper_id)
             self._last_applied[key] = (declaration, record)
@@ -347,7 +370,7 @@ class SessionService:
         changes = Changes(sites=[after], events=[(event, self._recipients(after.site))])
         if before.pending is not None:
             changes.outcomes[before.pending.id] = "superseded"
-        self.store.commit(changes)
+        self._commit(changes)
         self._keep(after)
         self._wake_reaper_locked()
 
@@ -406,7 +429,7 @@ class SessionService:
                 updated.append(after)
                 befores.append(record)
                 events.append(event)
-            self.store.commit(changes)
+            self._commit(changes)
             for after in updated:
                 self._keep(after)
             self._wake_reaper_locked()
@@ -433,7 +456,7 @@ class SessionService:
             changes = Changes(deleted_sites=[record.site])
             if record.pending is not None:
                 changes.outcomes[record.pending.id] = "superseded"
-            self.store.commit(changes)
+            self._commit(changes)
             self._uncache(record.site)
             self._pending.pop(record.site, None)
             if self._focused == record.site:
@@ -446,7 +469,7 @@ class SessionService:
             after = rules.cancel_persistent(record, now=self.clock())
             if after is record:
                 return
-            self.store.commit(Changes(sites=[after]))
+            self._commit(Changes(sites=[after]))
             self._keep(after)
         self.notify([Change("site", after.site, record)])
 
@@ -475,7 +498,7 @@ class SessionService:
                     or (record.attention and record.attention.event_id == event_id)
                 ):
                     after = record._replace(attention=attention)
-                    self.store.commit(Changes(sites=[after]))
+                    self._commit(Changes(sites=[after]))
                     self._keep(after)
                     changes.append(Change("site", site, record))
         self.notify(changes)
@@ -572,7 +595,7 @@ class SessionService:
                 batch.outcomes[record.pending.id] = "no_response"
                 expired.append(after)
                 changes += [Change("site", site, record), Change("event", record.pending.id)]
-            self.store.commit(batch)
+            self._commit(batch)
             for after in expired:
                 self._keep(after)
         return changes

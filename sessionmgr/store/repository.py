@@ -6,6 +6,7 @@ import contextlib
 import gc
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -122,17 +123,32 @@ def _compact_v2_state(old: dict[str, Any]) -> dict[str, Any]:
 
 
 def _schema_v4(conn: sqlite3.Connection) -> None:
-    """Who is signed in on each site, and what its last action needs the user to know,
-    as columns: sites stay on disk (the service keeps only those in use), and the
-    tray's summary is an indexed query instead of a pass over every site."""
+    """Sites stay on disk (the service keeps only those in use), with what reads of
+    many sites need as columns: who is signed in and what the last action needs the
+    user to know (the tray's summary is an indexed query), and the API's answer for
+    the site, so listing every site sends stored bytes instead of re-encoding each."""
     conn.execute("ALTER TABLE sites ADD COLUMN active TEXT")
     conn.execute("ALTER TABLE sites ADD COLUMN attention TEXT")
-    rows = conn.execute("SELECT site, state FROM sites").fetchall()
-    for site, state in rows:
-        record = SiteRecord.from_row(site, json.loads(state), updated_at=0.0, pending=None)
+    conn.execute("ALTER TABLE sites ADD COLUMN answer BLOB")
+    conn.execute("ALTER TABLE sites ADD COLUMN answer_until REAL")
+    now = time.time()
+    rows = conn.execute("SELECT site, state, pending_event, updated_at FROM sites").fetchall()
+    for site, state, pending_event, updated_at in rows:
+        pending = Store._event(conn, pending_event) if pending_event else None
+        record = SiteRecord.from_row(
+            site, json.loads(state), updated_at=updated_at, pending=pending
+        )
+        persistent = record.persistent_at(now)
         conn.execute(
-            "UPDATE sites SET active = ?, attention = ? WHERE site = ?",
-            (record.active, record.attention.code if record.attention else None, site),
+            "UPDATE sites SET active = ?, attention = ?, answer = ?, answer_until = ?"
+            " WHERE site = ?",
+            (
+                record.active,
+                record.attention.code if record.attention else None,
+                json.dumps(record.to_json(now=now)).encode(),
+                persistent.expires if persistent else None,
+                site,
+            ),
         )
     conn.execute("CREATE INDEX sites_signed_in ON sites (site) WHERE active IS NOT NULL")
     conn.execute("CREATE INDEX sites_attention ON sites (attention) WHERE attention IS NOT NULL")
@@ -144,7 +160,7 @@ MIGRATIONS = [_schema_v1, _schema_v2, _schema_v3, _schema_v4]
 class Changes:
     """Everything one command writes, committed in one transaction."""
 
-    __slots__ = ("deleted_sites", "events", "helper_sites", "outcomes", "sites")
+    __slots__ = ("answers", "deleted_sites", "events", "helper_sites", "outcomes", "sites")
 
     def __init__(
         self,
@@ -160,6 +176,9 @@ class Changes:
         self.events = events or []
         self.outcomes = outcomes or {}
         self.helper_sites = helper_sites or []
+        # Per changed site: its API answer (unfocused) and until when it holds (None:
+        # for good). A site without one is stored without, and made when read.
+        self.answers: dict[str, tuple[bytes, float | None]] = {}
 
     def __bool__(self) -> bool:
         return bool(
@@ -249,6 +268,26 @@ class Store:
                 return
             after = page[-1].site
 
+    def iter_answers(self) -> Iterator[tuple[str, bytes | None, float | None]]:
+        """(site, stored API answer or None, until when it holds) for every site in
+        site order, a page at a time like :meth:`iter_sites`."""
+        after = ""
+        while True:
+            with self.db.read() as conn:
+                cursor = conn.cursor()
+                cursor.row_factory = None
+                page = cursor.execute(
+                    "SELECT site, answer, answer_until FROM sites WHERE site > ?"
+                    " ORDER BY site LIMIT ?",
+                    (after, self.ANSWER_PAGE),
+                ).fetchall()
+            yield from page
+            if len(page) < self.ANSWER_PAGE:
+                return
+            after = page[-1][0]
+
+    ANSWER_PAGE = 1024
+
     def load_sites(self) -> list[SiteRecord]:
         return list(self.iter_sites())
 
@@ -298,11 +337,13 @@ class Store:
         with self.db.write() as conn:
             for record in changes.sites:
                 conn.execute(
-                    "INSERT INTO sites (site, state, pending_event, updated_at, active, attention)"
-                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site) DO UPDATE SET"
+                    "INSERT INTO sites (site, state, pending_event, updated_at, active, attention,"
+                    " answer, answer_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (site) DO UPDATE SET"
                     " state = excluded.state, pending_event = excluded.pending_event,"
                     " updated_at = excluded.updated_at, active = excluded.active,"
-                    " attention = excluded.attention",
+                    " attention = excluded.attention, answer = excluded.answer,"
+                    " answer_until = excluded.answer_until",
                     (
                         record.site,
                         _dumps(record.to_row()),
@@ -310,6 +351,7 @@ class Store:
                         record.updated_at,
                         record.active,
                         record.attention.code if record.attention else None,
+                        *changes.answers.get(record.site, (None, None)),
                     ),
                 )
             for event, helper_ids in changes.events:

@@ -151,7 +151,7 @@ def test_signed_in_and_attention_are_counted_from_their_columns(tmp_path: Path) 
         store.close()
 
 
-def test_schema_3_sites_get_their_signed_in_and_attention_columns(tmp_path: Path) -> None:
+def test_schema_3_sites_get_their_signed_in_attention_and_answer_columns(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     old = Store.__new__(Store)
     old.db = Database(path, MIGRATIONS[:3])
@@ -166,6 +166,11 @@ def test_schema_3_sites_get_their_signed_in_and_attention_columns(tmp_path: Path
         assert store.load_sites() == RECORDS
         assert store.signed_in_sites(5)[1] == 1
         assert store.count_attention(["undelivered"]) == 1
+        service = SessionService(store)  # the real clock, as the migration's
+        with store.db.read() as conn:
+            missing = conn.execute("SELECT count(*) FROM sites WHERE answer IS NULL").fetchone()
+        assert missing[0] == 0
+        assert json.loads(service.list_sites_encoded()) == {"sites": service.list_sites()}
     finally:
         store.close()
 

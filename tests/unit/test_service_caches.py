@@ -219,3 +219,35 @@ def test_a_site_change_says_what_the_site_was_before(service: SessionService) ->
     sites = [c for c in seen if c.kind == "site"]
     assert sites[0].before is None
     assert sites[1].before.active == "ann"
+
+
+def test_the_list_of_every_site_sends_stored_answers_only_while_they_hold(
+    service: SessionService, clock: Clock
+) -> None:
+    """Stored answers are made unfocused and hold until a "stay signed in" in them
+    expires; the focused site, a lapsed answer and a site stored without one (as a
+    schema-3 database leaves none) are made from the state."""
+    from sessionmgr.core.model import Session, SiteRecord
+    from sessionmgr.store.repository import Changes
+
+    small(service, 1)
+    service.declare("a.example", BODY)
+    service.login("a.example", "a", persistent=True)
+    service.declare("a.example", {"sessions": [{"email": "a"}]})
+    service.declare("b.example", signed_in("bob"), )
+    service.store.commit(Changes(sites=[SiteRecord("c.example", (Session("cy"),),
+                                                   updated_at=clock.now)]))
+    service.focus("b.example")
+    with service.store.db.read() as conn:
+        stored = dict(conn.execute("SELECT site, answer IS NOT NULL FROM sites").fetchall())
+    assert stored == {"a.example": 1, "b.example": 1, "c.example": 0}
+
+    def listed() -> list[dict]:
+        return json.loads(service.list_sites_encoded())["sites"]  # type: ignore[no-any-return]
+
+    assert listed() == service.list_sites()
+    assert [s["focused"] for s in listed()] == [False, True, False]
+    assert listed()[0]["persistent"]["id"] == "a"
+    clock.now += 101
+    assert listed()[0]["persistent"] is None
+    assert listed() == service.list_sites()
