@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -16,8 +16,6 @@ from PySide6.QtGui import (
     QCursor,
     QFont,
     QGuiApplication,
-    QHideEvent,
-    QKeyEvent,
     QPainter,
     QPalette,
     QPixmap,
@@ -36,6 +34,9 @@ from PySide6.QtWidgets import (
 )
 
 from sessionmgr.gui import describe, icons
+
+if TYPE_CHECKING:  # not imported with the module: their type brings QEvent's enums
+    from PySide6.QtGui import QHideEvent, QKeyEvent
 
 State = dict[str, Any]
 
