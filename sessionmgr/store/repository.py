@@ -599,13 +599,6 @@ class Store:
                     [(when, helper) for helper, when in seen.items()],
                 )
 
-    def helper_sites(self) -> list[tuple[str, str]]:
-        with self.db.read() as conn:
-            return [
-                (row["helper_id"], row["site"])
-                for row in conn.execute("SELECT helper_id, site FROM helper_sites")
-            ]
-
     def helpers_for_site(self, site: str) -> set[str]:
         with self.db.read() as conn:
             rows = conn.execute("SELECT helper_id FROM helper_sites WHERE site = ?", (site,))
