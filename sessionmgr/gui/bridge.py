@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from sessionmgr.errors import SessionmgrError
+from sessionmgr.gui import models
 from sessionmgr.gui.models import UNDELIVERED_CODES, RecordRow, Row, record_rows
 
 log = logging.getLogger("sessionmgr.gui.bridge")
@@ -171,8 +172,8 @@ class Bridge(QObject):
     def signed_in_accounts(self, done: Callable[[list[tuple[str, str]]], None]) -> None:
         """(site, who) for every signed-in site, as "log out of all" would touch them."""
         def accounts() -> list[tuple[str, str]]:
-            return [(s["site"], "signed in" if s.get("api") == "login-status" else s["active"])
-                    for s in self.service.signed_in()]
+            rows = [models.prepare_site(state) for state in self.service.signed_in()]
+            return models.signed_in_accounts(row for row in rows if row is not None)
 
         self.call(accounts, done=done, what="List the signed-in sites")
 

@@ -25,6 +25,8 @@ from sessionmgr.core.model import SiteRecord
 from sessionmgr.gui import describe, icons
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QBrush
 
@@ -223,6 +225,12 @@ def prepare_site(state: State | Row | SiteRecord | None) -> Row | None:
     return _Row(state)
 
 
+def signed_in_accounts(rows: Iterable[Row]) -> list[tuple[str, str]]:
+    """(site, who) for each signed-in row, as "log out of all" lists them."""
+    return [(row.site, "signed in" if row.anonymous else row.active)
+            for row in rows if row.active]
+
+
 def record_rows(records: list[SiteRecord], focused: str | None, now: float) -> list[Row]:
     """Rows for the service's records (as read by ``SessionService.site_records``)."""
     return [RecordRow(record, record.site == focused, now) for record in records]
@@ -394,8 +402,7 @@ class SiteTableModel(_Table):
 
     def signed_in_accounts(self) -> list[tuple[str, str]]:
         """(site, who) for every signed-in site, without building whole states."""
-        return [(row.site, "signed in" if row.anonymous else row.active)
-                for row in self._rows if row.active]
+        return signed_in_accounts(self._rows)
 
     # -- writing --
 

@@ -7,13 +7,15 @@ import gc
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sessionmgr.core.model import Event, Outcome, SiteRecord
 from sessionmgr.events.dispatcher import Delivery
 from sessionmgr.store.db import Database
+
+T = TypeVar("T")
 
 
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
@@ -254,44 +256,49 @@ class Store:
         found = self._query_sites(self._SITE_COLUMNS + " WHERE site = ?", (site,))
         return found[0] if found else None
 
-    SCAN_PAGE = 256
+    SCAN_PAGE = 256    # parsed sites per read of a scan
+    ANSWER_PAGE = 1024  # stored answers per read (bytes only: no parsing)
 
-    def iter_sites(self, *, signed_in: bool = False) -> Iterator[SiteRecord]:
-        """Every site (or every one with an active account) in site order, a page at a
-        time, each page its own read: the caller may write between pages, and a scan
-        never holds more than a page of parsed states."""
-        where = " WHERE site > ?"
-        if signed_in:
-            where += " AND site IN (SELECT site FROM signed_in)"
+    @staticmethod
+    def _paged(read: Callable[[str], list[T]], size: int, key: Callable[[T], str]) -> Iterator[T]:
+        """Rows in site order, ``size`` at a time, each page its own read (``read(after)``,
+        keyed on the last site seen): the caller may write between pages, and a scan
+        never holds more than a page."""
         after = ""
         while True:
-            page = self._query_sites(
-                self._SITE_COLUMNS + where + " ORDER BY site LIMIT ?", (after, self.SCAN_PAGE)
-            )
+            page = read(after)
             yield from page
-            if len(page) < self.SCAN_PAGE:
+            if len(page) < size:
                 return
-            after = page[-1].site
+            after = key(page[-1])
+
+    def iter_sites(self, *, signed_in: bool = False) -> Iterator[SiteRecord]:
+        """Every site (or every one with an active account) in site order."""
+        sql = self._SITE_COLUMNS + " WHERE site > ?"
+        if signed_in:
+            sql += " AND site IN (SELECT site FROM signed_in)"
+        sql += " ORDER BY site LIMIT ?"
+        return self._paged(
+            lambda after: self._query_sites(sql, (after, self.SCAN_PAGE)),
+            self.SCAN_PAGE,
+            lambda record: record.site,
+        )
 
     def iter_answers(self) -> Iterator[tuple[str, bytes | None, float | None]]:
         """(site, stored API answer or None, until when it holds) for every site in
-        site order, a page at a time like :meth:`iter_sites`."""
-        after = ""
-        while True:
+        site order."""
+
+        def read(after: str) -> list[tuple[str, bytes | None, float | None]]:
             with self.db.read() as conn:
                 cursor = conn.cursor()
                 cursor.row_factory = None
-                page = cursor.execute(
+                return cursor.execute(
                     "SELECT site, answer, answer_until FROM sites WHERE site > ?"
                     " ORDER BY site LIMIT ?",
                     (after, self.ANSWER_PAGE),
                 ).fetchall()
-            yield from page
-            if len(page) < self.ANSWER_PAGE:
-                return
-            after = page[-1][0]
 
-    ANSWER_PAGE = 1024
+        return self._paged(read, self.ANSWER_PAGE, lambda row: row[0])
 
     def load_sites(self) -> list[SiteRecord]:
         return list(self.iter_sites())
