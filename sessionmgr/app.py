@@ -191,9 +191,13 @@ def _keep_no_sources() -> bool:
     whole source with ``inspect.getsource``, which keeps it in ``linecache`` for
     good: at start-up typing, datetime, logging, enum and 26 more (2 MiB of lines,
     a peak that idle RSS never comes down from), later every module a first request
-    imports. PySide6 still asks and gets the same answer; what the question put
-    into linecache is dropped (only tracebacks use it, and they read it again).
-    Returns whether PySide6 has that hook (private to it: absent, nothing to do)."""
+    imports. What the question puts into linecache is dropped (only tracebacks use
+    it, and they read it again). And it asks again for modules loaded before PySide6
+    whenever another module imports them: typing, logging, datetime and a dozen more,
+    ~2 ms of start-up spent reading their source. Those ran before PySide6 and its
+    ``__feature__`` switches existed, so cannot have opted into them; they get
+    "ignore this module" (PySide6's answer for a module that does not mention it)
+    unread. Returns whether PySide6 has that hook (private to it: absent, nothing to do)."""
     feature = sys.modules.get("shibokensupport.feature")
     asks = getattr(feature, "_mod_uses_pyside", None)
     if feature is None or asks is None or not callable(asks):
@@ -201,7 +205,12 @@ def _keep_no_sources() -> bool:
     if getattr(asks, "keeps_no_source", False):
         return True
 
+    names = list(sys.modules)  # in the order they began to load
+    loaded_before = frozenset(names[: names.index("PySide6")] if "PySide6" in names else ())
+
     def uses_pyside(module: Any) -> bool:
+        if getattr(module, "__name__", None) in loaded_before:
+            return False
         cache = linecache.cache
         known = set(cache)  # copies (set, list) are atomic; iterating the dict is not
         try:

@@ -165,11 +165,13 @@ def test_ready_is_reported_once_every_site_is_in(home: Path, qtbot: Any, capsys:
 
 STARTED = """
 import importlib, json, linecache, sys, threading
+sys.path.insert(0, sys.argv[1])
+import early_probe  # before PySide6, as the daemon's modules are
 from sessionmgr import app
 assert app.run(["sessionmgr"], exec_=False) == 0
 kept = sorted(linecache.cache)
-sys.path.insert(0, sys.argv[1])
 import plain_probe, qt_probe  # imported later, as a first request's modules are
+import early_probe  # imported again: PySide6 asks about it now
 threads = [threading.Thread(target=lambda k=k: [importlib.import_module(f"many_{k}_{i}")
                                                  for i in range(10)]) for k in range(4)]
 for thread in threads:
@@ -181,7 +183,8 @@ from PySide6 import QtWidgets
 decided = sys.modules["shibokensupport.feature"].pyside_feature_dict
 print(json.dumps({"types": sorted(vars(QtWidgets)), "kept": kept,
                   "kept_later": sorted(linecache.cache),
-                  "decided": [decided.get("plain_probe"), decided.get("qt_probe")]}))
+                  "decided": [decided.get("plain_probe"), decided.get("qt_probe")],
+                  "decided_early": decided.get("early_probe")}))
 app.shutdown()
 """
 
@@ -194,6 +197,7 @@ def started_app(tmp_path: Path) -> dict[str, Any]:
     probes.mkdir()
     (probes / "plain_probe.py").write_text("VALUE = 1\n")
     (probes / "qt_probe.py").write_text("import PySide6.QtCore  # uses PySide6\n")
+    (probes / "early_probe.py").write_text("NAME = 'PySide6'  # but loaded before it\n")
     for k in range(4):
         for i in range(10):
             (probes / f"many_{k}_{i}.py").write_text(f"VALUE = {i}\n")
@@ -220,3 +224,11 @@ def test_pyside6s_import_hook_keeps_no_module_sources(tmp_path: Path) -> None:
     assert started["kept"] == []
     assert started["kept_later"] == []
     assert started["decided"] == [-1, 0]  # PySide6's answers: does not / does use it
+
+
+def test_modules_loaded_before_pyside6_are_not_read_again(tmp_path: Path) -> None:
+    """A module that ran before PySide6 existed cannot have opted into its switches:
+    when another module imports it later, PySide6's hook gets "ignore this module"
+    without reading its source (which here names PySide6, so reading it would say
+    "uses PySide6")."""
+    assert started_app(tmp_path)["decided_early"] == -1
