@@ -1,9 +1,11 @@
 """Tray and window icons, drawn from the SVGs in ``resources/icons``.
 
 The tray shows one of four base pictures, optionally with a warning badge in
-the corner. Rather than ship every combination, a small icon engine paints
-base and badge from SVG at whatever size is asked, so the icon is crisp at any
-scale and on any device pixel ratio.
+the corner. Those eight pictures are shipped as PNGs at the sizes trays and
+menus ask for (``resources/icons/tray``), painted from the SVGs by
+``scripts/render_tray_icons.py``: loading a PNG needs nothing beyond QtGui,
+where painting SVGs at start-up took QtSvg and QPainter (~3 ms of the tray's
+start-up). A test checks that the PNGs still match the SVGs.
 """
 
 from __future__ import annotations
@@ -12,13 +14,18 @@ import sys
 from enum import Enum
 from functools import cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from PySide6.QtCore import QRect, QSize
-from PySide6.QtGui import QColor, QIcon, QIconEngine, QPainter, QPixmap
-from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QIcon
 
 from sessionmgr.gui import describe
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QImage
+
+# Tray slots are 16-24 px (32-48 at 2x), menus 16, the doorhanger 32 (64 at 2x).
+TRAY_SIZES = (16, 22, 24, 32, 48, 64, 128)
 
 
 class IconKind(Enum):
@@ -54,6 +61,7 @@ def icon_for(state: dict[str, Any] | None, undelivered: bool = False) -> tuple[I
     return kind, bool(undelivered or (state or {}).get("attention"))
 
 
+@cache
 def resources_dir() -> Path:
     """``resources/`` next to the package (installed or frozen) or in the repo."""
     here = Path(__file__).resolve().parent
@@ -71,71 +79,45 @@ def icon_path(name: str) -> Path:
     return resources_dir() / "icons" / f"{name}.svg"
 
 
-@cache
-def _renderer(name: str) -> QSvgRenderer:
-    return QSvgRenderer(str(icon_path(name)))
+def tray_picture_path(kind: IconKind, warning: bool, size: int) -> Path:
+    badge = "-warning" if warning else ""
+    return resources_dir() / "icons" / "tray" / f"{kind.value}{badge}-{size}.png"
 
 
-class _LayeredSvgEngine(QIconEngine):
-    """Paints a stack of SVG layers into any rectangle."""
+def render_tray_picture(kind: IconKind, warning: bool, size: int) -> QImage:
+    """Paint the picture's SVG layers (base, then badge) at ``size``: what its PNG
+    holds. For the script that writes them and the test that checks them."""
+    from PySide6.QtGui import QColor, QImage, QPainter
+    from PySide6.QtSvg import QSvgRenderer
 
-    SIZES = (16, 22, 24, 32, 48, 64, 128, 256)
-
-    def __init__(self, layers: tuple[str, ...]):
-        super().__init__()
-        self._layers = layers
-
-    def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        if mode == QIcon.Mode.Disabled:
-            painter.setOpacity(0.45)
-        for layer in self._layers:
-            _renderer(layer).render(painter, rect.toRectF())
-        painter.restore()
-
-    def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
-        pixmap = QPixmap(size)
-        pixmap.fill(QColor(0, 0, 0, 0))  # transparent (without the Qt namespace: see models)
-        painter = QPainter(pixmap)
-        self.paint(painter, QRect(0, 0, size.width(), size.height()), mode, state)
-        painter.end()
-        return pixmap
-
-    def scaledPixmap(
-        self, size: QSize, mode: QIcon.Mode, state: QIcon.State, scale: float
-    ) -> QPixmap:
-        pixmap = self.pixmap(size * scale, mode, state)
-        pixmap.setDevicePixelRatio(scale)
-        return pixmap
-
-    def availableSizes(self, mode: QIcon.Mode = QIcon.Mode.Normal,
-                       state: QIcon.State = QIcon.State.Off) -> list[QSize]:
-        return [QSize(s, s) for s in self.SIZES]
-
-    def isNull(self) -> bool:
-        return not self._layers
-
-    def key(self) -> str:
-        return "sessionmgr-layered-svg"
-
-    def iconName(self) -> str:
-        return ""
-
-    def clone(self) -> QIconEngine:
-        return _LayeredSvgEngine(self._layers)
+    image = QImage(size, size, QImage.Format.Format_ARGB32)
+    image.fill(QColor(0, 0, 0, 0))
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    for layer in (kind.value, "warning-badge") if warning else (kind.value,):
+        renderer = QSvgRenderer(str(icon_path(layer)))
+        if not renderer.isValid():
+            painter.end()
+            raise ValueError(f"cannot render {icon_path(layer)}")
+        renderer.render(painter)
+    painter.end()
+    return image
 
 
 _icons: dict[tuple[IconKind, bool], QIcon] = {}
 
 
 def tray_icon(kind: IconKind, warning: bool = False) -> QIcon:
-    """The tray picture for ``kind``, badged when something went undelivered."""
+    """The tray picture for ``kind``, badged when something went undelivered. Qt
+    reads each size's PNG when it is first drawn, and scales the nearest larger one
+    for sizes in between."""
     key = (kind, warning)
-    if key not in _icons:
-        layers = (kind.value, "warning-badge") if warning else (kind.value,)
-        _icons[key] = QIcon(_LayeredSvgEngine(layers))
-    return _icons[key]
+    icon = _icons.get(key)
+    if icon is None:
+        icon = _icons[key] = QIcon()
+        for size in TRAY_SIZES:
+            icon.addFile(str(tray_picture_path(kind, warning, size)), QSize(size, size))
+    return icon
 
 
 def app_icon() -> QIcon:

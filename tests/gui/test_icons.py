@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,12 +84,45 @@ def test_icons_render_at_every_size(qapp: Any, kind: IconKind, warning: bool) ->
     icon = icons.tray_icon(kind, warning)
     assert not icon.isNull()
     assert QSize(22, 22) in icon.availableSizes()
-    for side in (16, 22, 24, 32, 48, 64, 128, 256, 19, 100):
+    for side in (*icons.TRAY_SIZES, 19, 100):  # shipped sizes, and ones scaled down to
         image = icon.pixmap(QSize(side, side)).toImage()
         assert image.width() == side
         centre = image.pixelColor(side // 2, side // 2)
         assert centre.alpha() == 255  # drawn, not blank
+    largest = max(icons.TRAY_SIZES)
+    assert icon.pixmap(QSize(2 * largest, 2 * largest)).width() == largest  # never blown up
     # The badge sits in the lower right corner and is red.
     corner = icon.pixmap(QSize(64, 64)).toImage().pixelColor(39, 47)
     assert (corner.red() > 200 and corner.green() < 80) is warning
     assert icons.tray_icon(kind, warning) is icon  # cached, cheap to switch
+
+
+RENDER = Path(__file__).resolve().parents[2] / "scripts" / "render_tray_icons.py"
+
+
+def render_script(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run([sys.executable, str(RENDER), *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_shipped_tray_pngs_match_their_svgs() -> None:
+    """The PNGs the tray loads are the SVGs painted (repaint after editing an SVG)."""
+    done = render_script("--check")
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_stale_tray_png_is_named(tmp_path: Path) -> None:
+    shipped = icons.tray_picture_path(IconKind.LOGIN, False, 22).parent
+    copy = tmp_path / "tray"
+    shutil.copytree(shipped, copy)
+    # Another picture under this one's name: same size, different shape and colour.
+    shutil.copy(shipped / "pending-22.png", copy / "login-22.png")
+    (copy / "neutral-warning-16.png").unlink()
+    done = render_script("--check", "--dir", str(copy))
+    assert done.returncode == 1
+    assert f"{copy / 'login-22.png'}: differs from its SVGs" in done.stderr
+    assert f"{copy / 'neutral-warning-16.png'}: missing" in done.stderr
+    assert "2 stale" in done.stderr
+    assert render_script("--dir", str(copy)).returncode == 0  # repainted
+    assert render_script("--check", "--dir", str(copy)).returncode == 0
