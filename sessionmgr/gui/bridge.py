@@ -43,15 +43,17 @@ EMPTY_SUMMARY = Summary(None, None, [], 0, 0)
 class Bridge(QObject):
     """Runs service calls off the GUI thread and turns service changes into signals.
 
-    The GUI keeps every site's row only while ``table_live`` (the sessions window is
-    open, after :meth:`load_sites`); otherwise each change brings a fresh
-    :class:`Summary`, plus the changed sites' rows before and after for notifications.
+    The GUI keeps every site's row, the newest events and the paired browsers only
+    while ``table_live`` (the sessions window is open, after :meth:`load_tables`);
+    otherwise each change brings a fresh :class:`Summary`, plus the changed sites'
+    rows before and after for notifications, and events and deliveries cost the GUI
+    nothing.
     """
 
     COALESCE_MS = 40
 
     # Snapshots, always delivered on the GUI thread.
-    sites_loaded = Signal(list)          # every site's row, after load_sites() or a big burst
+    sites_loaded = Signal(list)          # every site's row, after load_tables() or a big burst
     sites_changed = Signal(dict, dict)   # {site: row or None (removed)}, {site: row before}
     summary_changed = Signal(object)     # a Summary
     events_changed = Signal(list)        # newest events, with deliveries
@@ -152,22 +154,24 @@ class Bridge(QObject):
     # -- snapshots --------------------------------------------------------
 
     def refresh_all(self, done: Callable[[], None] | None = None) -> None:
-        """Load what the tray shows once (start-up); later updates arrive by change.
+        """Load what the tray shows, and pairings waiting for the user, once (start-up);
+        later updates arrive by change.
 
         ``done()`` runs on the GUI thread once every answer has been delivered
         (one worker, answers in order: a last no-op call marks the end).
         """
         self.call(self._summary, done=self.summary_changed.emit, what="Load sites")
-        self.refresh_events()
-        self.call(self.service.list_helpers, done=self.helpers_changed.emit, what="Load browsers")
         self.call(self.service.list_pairings, done=self.pairings_changed.emit, what="Load pairings")
         if done is not None:
             self.call(_nothing, done=lambda _: done())
 
-    def load_sites(self) -> None:
-        """Every site's row, for the sessions window (``table_live`` from now on)."""
+    def load_tables(self) -> None:
+        """Every site's row, the newest events and the paired browsers, for the sessions
+        window (``table_live`` from now on: changes keep them current)."""
         self.table_live = True
         self.call(self._list_sites, done=self.sites_loaded.emit, what="Load sites")
+        self.refresh_events()
+        self.call(self.service.list_helpers, done=self.helpers_changed.emit, what="Load browsers")
 
     def signed_in_accounts(self, done: Callable[[list[tuple[str, str]]], None]) -> None:
         """(site, who) for every signed-in site, as "log out of all" would touch them."""
@@ -233,9 +237,9 @@ class Bridge(QObject):
             out["before"] = {site: prepare(before.get(site)) for site in sites}
         if sites or "focus" in dirty:
             out["summary"] = self._summary()
-        if dirty.keys() & {"event", "delivery"}:
+        if self.table_live and dirty.keys() & {"event", "delivery"}:
             out["events"] = service.list_events(None, 200)
-        if dirty.keys() & {"helper", "delivery"}:
+        if self.table_live and dirty.keys() & {"helper", "delivery"}:
             out["helpers"] = service.list_helpers()
         if "pairing" in dirty:
             out["pairings"] = service.list_pairings()

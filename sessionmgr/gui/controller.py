@@ -45,8 +45,9 @@ class Controller(QObject):
         super().__init__(parent)
         self.settings = settings or Settings()
         self.bridge = Bridge(service, self, prepare_site=prepare_site, menu_sites=MENU_SITES)
-        # Every site's row, only while the sessions window is open: the tray needs
-        # just the summary, so an idle tray holds nothing per site.
+        # Every site's row, the newest events and the paired browsers, only while the
+        # sessions window is open: the tray needs just the summary, so an idle tray
+        # holds nothing per site and does nothing per event.
         self.sites = SiteTableModel(self)
         self.summary: Summary = EMPTY_SUMMARY
         self.events = EventsModel(self)
@@ -66,7 +67,7 @@ class Controller(QObject):
         b.sites_loaded.connect(self._on_sites_loaded)
         b.sites_changed.connect(self._on_sites_changed)
         b.summary_changed.connect(self._on_summary)
-        b.events_changed.connect(self.events.set_items)
+        b.events_changed.connect(self._on_events)
         b.helpers_changed.connect(self._on_helpers)
         b.pairings_changed.connect(self._on_pairings)
         b.error.connect(self._on_error)
@@ -191,7 +192,13 @@ class Controller(QObject):
         if doorhanger and (shown := self._shown_doorhanger()) is not None:
             shown.set_state(state)
 
+    def _on_events(self, events: list[dict[str, Any]]) -> None:
+        if self.bridge.table_live:  # not for a window closed since it asked
+            self.events.set_items(events)
+
     def _on_helpers(self, helpers: list[dict[str, Any]]) -> None:
+        if not self.bridge.table_live:
+            return
         self.helpers.set_items(helpers)
         self.events.set_helper_names({h["id"]: h.get("name", "") for h in helpers})
 
@@ -278,14 +285,16 @@ class Controller(QObject):
             window.closed.connect(self._on_window_closed)
             self._window = window
         if not self.bridge.table_live:
-            self.bridge.load_sites()
+            self.bridge.load_tables()
         self._window.show_tab(tab)
         return self._window
 
     def _on_window_closed(self) -> None:
-        """Nothing shows every site now: let their rows go."""
+        """Nothing shows the tables now: let their rows go."""
         self.bridge.table_live = False
         self.sites.reset([])
+        self.events.set_items([])
+        self.helpers.set_items([])
 
     def confirm_logout_all(self) -> None:
         """Ask before logging out everywhere, listing every signed-in site (read on the

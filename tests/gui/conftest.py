@@ -100,9 +100,11 @@ class FakeService:
         self._record("cancel_persistent", site)
 
     def list_events(self, site: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        self._record("list_events", site, limit)
         return list(self.events)
 
     def list_helpers(self) -> list[dict[str, Any]]:
+        self._record("list_helpers")
         return list(self.helpers)
 
     def revoke_helper(self, helper_id: str) -> None:

@@ -71,7 +71,7 @@ def test_changes_from_other_threads_are_coalesced(qtbot: Any) -> None:
 
 def test_a_change_brings_the_rows_before_and_after_and_a_new_summary(qtbot: Any) -> None:
     """Enough to notify and redraw the tray without the GUI holding every site: the
-    table's rows come only once the sessions window asks (``load_sites``)."""
+    table's rows come only once the sessions window asks (``load_tables``)."""
     service = FakeService([samples.SIGNED_IN])
     bridge = Bridge(service)
     changed: list[tuple[dict[str, Any], dict[str, Any]]] = []
@@ -87,9 +87,46 @@ def test_a_change_brings_the_rows_before_and_after_and_a_new_summary(qtbot: Any)
     assert after == {"example.com": signed_out} and before == {"example.com": samples.SIGNED_IN}
     assert summaries[-1].signed_in_count == 0 and summaries[-1].signed_in == []
     assert not loaded and not bridge.table_live
-    bridge.load_sites()
+    bridge.load_tables()
     qtbot.waitUntil(lambda: bool(loaded))
     assert loaded == [[signed_out]] and bridge.table_live
+    bridge.close()
+
+
+def test_events_and_browsers_are_read_only_for_the_sessions_window(qtbot: Any) -> None:
+    """An idle tray does nothing per event or delivery: the newest events and the paired
+    browsers are read when the sessions window asks (``load_tables``), and kept
+    current by changes only from then on."""
+    service = FakeService([samples.SIGNED_IN])
+    service.events = [{"id": "e1", "site": "example.com"}]
+    service.helpers = [{"id": "h1", "name": "Chromium"}]
+    bridge = Bridge(service)
+    events: list[list[Any]] = []
+    helpers: list[list[Any]] = []
+    summaries: list[Any] = []
+    bridge.events_changed.connect(events.append)
+    bridge.helpers_changed.connect(helpers.append)
+    bridge.summary_changed.connect(summaries.append)
+    loaded: list[bool] = []
+    bridge.refresh_all(done=lambda: loaded.append(True))
+    qtbot.waitUntil(lambda: bool(loaded))
+    service.emit("delivery", "e1")
+    service.emit("helper", "h1")
+    service.emit("site", "example.com")  # the same batch brings a summary
+    qtbot.waitUntil(lambda: len(summaries) == 2)
+    reads = [name for name, _ in service.names() if name in ("list_events", "list_helpers")]
+    assert (events, helpers, reads) == ([], [], [])
+
+    bridge.load_tables()
+    qtbot.waitUntil(lambda: bool(events) and bool(helpers))
+    assert events == [service.events] and helpers == [service.helpers]
+    service.emit("delivery", "e1")
+    qtbot.waitUntil(lambda: len(events) == 2 and len(helpers) == 2)
+    bridge.table_live = False  # the window closed
+    service.emit("delivery", "e1")
+    service.emit("site", "example.com")
+    qtbot.waitUntil(lambda: len(summaries) == 3)
+    assert len(events) == 2 and len(helpers) == 2
     bridge.close()
 
 

@@ -53,9 +53,12 @@ def core(home: Path, qtbot: Any) -> Iterator[Core]:
         dialog = next(iter(controller.pairing_dialogs.values()))
         assert dialog.code.text()
         dialog.approve_button.click()
+        window = controller.show_sessions_window("browsers")  # where paired browsers show
         qtbot.waitUntil(lambda: controller.helpers.rowCount() == 1)
         helper_id = controller.helpers.item(0)["id"]  # type: ignore[index]
         assert controller.helpers.item(0)["status"] == "active"  # type: ignore[index]
+        window.close()
+        assert controller.helpers.rowCount() == 0  # kept only while the window is open
         yield Core(daemon, controller, receiver, helper_id)
     finally:
         controller.close()
@@ -111,6 +114,8 @@ def test_switch_to_sends_one_login_event_and_pending_clears(core: Core, qtbot: A
     qtbot.waitUntil(lambda: not door._pending.isVisibleTo(door))
     assert door.state()["active"] == BOB
     assert core.controller.tray.look.kind is IconKind.SIGNED_IN  # type: ignore[union-attr]
+    assert core.controller.events.rowCount() == 0  # the tray does nothing per event
+    core.controller.show_sessions_window("activity")
     qtbot.waitUntil(lambda: core.controller.events.rowCount() == 1
                     and core.controller.events.item(0)["outcome"] == "confirmed")  # type: ignore[index]
 
@@ -170,6 +175,7 @@ def test_no_response_message_when_the_site_never_redeclares(core: Core, qtbot: A
     core.events(1)  # delivered, but the site never answers
     qtbot.waitUntil(lambda: door._attention.isVisibleTo(door), timeout=10_000)
     assert not door._pending.isVisibleTo(door)
+    core.controller.show_sessions_window("activity")
     qtbot.waitUntil(lambda: core.controller.events.rowCount() == 1
                     and core.controller.events.item(0)["outcome"] == "no_response")  # type: ignore[index]
 
