@@ -205,8 +205,8 @@ def inner(args: argparse.Namespace) -> int:
     pump(0.3)
     dialog.grab().save(str(out / "pairing.png"))
     dialog.approve_button.click()
-    pump(until=lambda: controller.helpers.rowCount() == 1, what="the approval")
-    chromium = controller.helpers.item(0)["id"]
+    pump(until=lambda: len(registry.list_helpers()) == 1, what="the approval")
+    chromium = registry.list_helpers()[0]["id"]
 
     # A second browser whose helper is not running: its events cannot be delivered.
     pairing = registry.request_pairing({"name": "Firefox on the laptop",
@@ -240,7 +240,8 @@ def inner(args: argparse.Namespace) -> int:
                                  {"email": "bob@example.com", "status": "passive"},
                                  {"email": "bear.work@corp.example", "status": "passive"}],
             focused=True)
-    pump(until=lambda: controller.sites.rowCount() == 14
+    signed_in = len(service.signed_in())  # what the tray's summary must come to
+    pump(until=lambda: controller.summary.signed_in_count == signed_in
          and controller.focused == "mail.example.com", what="the sites")
     pump(0.3)
 
@@ -320,11 +321,13 @@ def inner(args: argparse.Namespace) -> int:
     menu.close()
 
     # "Log out of all sites…" says exactly what it will do.
-    confirm = controller.logout_all_dialog()
-    confirm.show()
+    controller.confirm_logout_all()  # lists the signed-in sites on the worker, then asks
+    pump(until=lambda: controller.logout_all_prompt is not None, what="the log-out prompt")
+    confirm = controller.logout_all_prompt
+    assert confirm is not None
     pump(0.3)
     confirm.grab().save(str(out / "logout-all.png"))
-    confirm.close()
+    confirm.reject()  # cancelled: nobody is logged out
 
     # The sessions window: every site, the activity log, the paired browsers.
     window = controller.show_sessions_window()
