@@ -1,7 +1,9 @@
 """GUI figures from inside a real tray app (``app.run(exec_=False)``) on a prepared home.
 
-Run as a child process: ``gui_probe.py SITES REPS STALL_SECONDS`` with
-SESSIONMGR_HOME set. Measures, interleaving each figure with its baseline:
+Run as a child process: ``gui_probe.py SITES REPS STALL_SECONDS [--first-open-only]``
+with SESSIONMGR_HOME set. Measures the first doorhanger open a second after
+start-up (once per run of the app: with ``--first-open-only`` that is all), then,
+interleaving each figure with its baseline:
 
 - doorhanger open (set_state + popup + paint) with every site loaded (the sessions
   window open), vs a bare
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
@@ -99,6 +102,77 @@ def heartbeat(qapp: QApplication, seconds: float, load: list[str] | None) -> dic
     return out
 
 
+def later_figures(qapp: QApplication, controller: Any, daemon: Any, sites: int, reps: int,
+                  stall_seconds: float, result: dict[str, object]) -> None:
+    """Everything after the first open, with every site's row loaded."""
+    from sessionmgr.gui.doorhanger import Doorhanger  # after the app's own first open
+
+    window = controller.show_sessions_window()  # loads every site's row
+    pump(qapp, lambda: controller.sites.rowCount() >= sites)
+
+    # Doorhanger: the real open path, and a bare popup, interleaved.
+    door_ms, bare_ms, build_ms = [], [], []
+    for _ in range(reps):
+        t = time.perf_counter()
+        controller.open_doorhanger()
+        qapp.processEvents()
+        door_ms.append((time.perf_counter() - t) * 1000)
+        controller.doorhanger.hide()
+        qapp.processEvents()
+        t = time.perf_counter()
+        fresh = Doorhanger()
+        fresh.set_state(controller.focused_state())
+        fresh.popup(None)
+        qapp.processEvents()
+        build_ms.append((time.perf_counter() - t) * 1000)
+        fresh.close()
+        fresh.deleteLater()
+        t = time.perf_counter()
+        frame = bare_popup()
+        frame.show()
+        qapp.processEvents()
+        bare_ms.append((time.perf_counter() - t) * 1000)
+        frame.close()
+        frame.deleteLater()
+        qapp.processEvents()
+    result["doorhanger_open_ms"] = door_ms
+    result["doorhanger_build_ms"] = build_ms
+    result["bare_popup_ms"] = bare_ms
+
+    # Filtering the sessions window, and a stock proxy over the same names.
+    names = [controller.sites.state_at(r)["site"] for r in range(controller.sites.rowCount())]
+    stock_source = QStringListModel(names)
+    stock = QSortFilterProxyModel()
+    stock.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+    stock.setSourceModel(stock_source)
+    needles = ["site0999", "user3", "SITE0", "no such thing", ""]
+    filter_ms, stock_ms = [], []
+    for _ in range(max(1, reps // 4)):
+        for needle in needles:
+            t = time.perf_counter()
+            window.search.setText(needle)
+            window.proxy.set_needle(needle)  # in case the box filters on a timer
+            window.proxy.rowCount()
+            qapp.processEvents()
+            filter_ms.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            stock.setFilterFixedString(needle)
+            stock.rowCount()
+            qapp.processEvents()
+            stock_ms.append((time.perf_counter() - t) * 1000)
+    result["filter_ms"] = filter_ms
+    result["stock_filter_ms"] = stock_ms
+
+    # GUI-thread stalls at 1,000 declarations/s, and the same app idle.
+    if stall_seconds > 0:
+        token = daemon.owner_token.token
+        load = [sys.executable, str(HERE / "loadgen.py"), str(daemon.server.port), token,
+                "1000", str(stall_seconds), str(max(1, sites))]
+        result["stall_idle"] = heartbeat(qapp, stall_seconds, None)
+        result["stall_load"] = heartbeat(qapp, stall_seconds, load)
+    window.close()
+
+
 def main(argv: list[str]) -> int:
     sites, reps, stall_seconds = int(argv[1]), int(argv[2]), float(argv[3])
     qapp = QApplication(argv[:1])
@@ -122,72 +196,8 @@ def main(argv: list[str]) -> int:
         result["doorhanger_first_open_ms"] = (time.perf_counter() - t) * 1000
         controller.doorhanger.hide()
         qapp.processEvents()
-        from sessionmgr.gui.doorhanger import Doorhanger  # after the app's own first open
-
-        window = controller.show_sessions_window()  # loads every site's row
-        pump(qapp, lambda: controller.sites.rowCount() >= sites)
-
-        # Doorhanger: the real open path, and a bare popup, interleaved.
-        door_ms, bare_ms, build_ms = [], [], []
-        for _ in range(reps):
-            t = time.perf_counter()
-            controller.open_doorhanger()
-            qapp.processEvents()
-            door_ms.append((time.perf_counter() - t) * 1000)
-            controller.doorhanger.hide()
-            qapp.processEvents()
-            t = time.perf_counter()
-            fresh = Doorhanger()
-            fresh.set_state(controller.focused_state())
-            fresh.popup(None)
-            qapp.processEvents()
-            build_ms.append((time.perf_counter() - t) * 1000)
-            fresh.close()
-            fresh.deleteLater()
-            t = time.perf_counter()
-            frame = bare_popup()
-            frame.show()
-            qapp.processEvents()
-            bare_ms.append((time.perf_counter() - t) * 1000)
-            frame.close()
-            frame.deleteLater()
-            qapp.processEvents()
-        result["doorhanger_open_ms"] = door_ms
-        result["doorhanger_build_ms"] = build_ms
-        result["bare_popup_ms"] = bare_ms
-
-        # Filtering the sessions window, and a stock proxy over the same names.
-        names = [controller.sites.state_at(r)["site"] for r in range(controller.sites.rowCount())]
-        stock_source = QStringListModel(names)
-        stock = QSortFilterProxyModel()
-        stock.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        stock.setSourceModel(stock_source)
-        needles = ["site0999", "user3", "SITE0", "no such thing", ""]
-        filter_ms, stock_ms = [], []
-        for _ in range(max(1, reps // 4)):
-            for needle in needles:
-                t = time.perf_counter()
-                window.search.setText(needle)
-                window.proxy.set_needle(needle)  # in case the box filters on a timer
-                window.proxy.rowCount()
-                qapp.processEvents()
-                filter_ms.append((time.perf_counter() - t) * 1000)
-                t = time.perf_counter()
-                stock.setFilterFixedString(needle)
-                stock.rowCount()
-                qapp.processEvents()
-                stock_ms.append((time.perf_counter() - t) * 1000)
-        result["filter_ms"] = filter_ms
-        result["stock_filter_ms"] = stock_ms
-
-        # GUI-thread stalls at 1,000 declarations/s, and the same app idle.
-        if stall_seconds > 0:
-            token = daemon.owner_token.token
-            load = [sys.executable, str(HERE / "loadgen.py"), str(daemon.server.port), token,
-                    "1000", str(stall_seconds), str(max(1, sites))]
-            result["stall_idle"] = heartbeat(qapp, stall_seconds, None)
-            result["stall_load"] = heartbeat(qapp, stall_seconds, load)
-        window.close()
+        if "--first-open-only" not in argv:  # else one more run for that once-per-run figure
+            later_figures(qapp, controller, daemon, sites, reps, stall_seconds, result)
     finally:
         app.shutdown()
     print("probe: " + json.dumps(result), flush=True)

@@ -51,10 +51,11 @@ class Config:
     scale_reps: int
     gui_reps: int
     stall_seconds: float
+    first_opens: int  # fresh app runs for the first doorhanger open (one sample each)
 
 
-FULL = Config(False, 10_000, 5, 11, 2.0, 30.0, 4, 3, 1_000, 15, 20, 3.0)
-QUICK = Config(True, 200, 5, 1, 0.2, 0.5, 1, 1, 20, 2, 2, 0.0)
+FULL = Config(False, 10_000, 5, 11, 2.0, 30.0, 4, 3, 1_000, 15, 20, 3.0, 7)
+QUICK = Config(True, 200, 5, 1, 0.2, 0.5, 1, 1, 20, 2, 2, 0.0, 1)
 
 
 @dataclass
@@ -414,26 +415,37 @@ def bench_scale(cfg: Config, res: Results, homes: dict[str, Path], work: Path) -
                 spread(ours)))
 
 
-def bench_gui(cfg: Config, res: Results, homes: dict[str, Path], work: Path,
-              qt: dict[str, str]) -> None:
-    home = common.copy_home(homes["big"], work / "home-gui")
+def gui_probe(cfg: Config, home: Path, qt: dict[str, str], *extra: str) -> dict[str, Any]:
     out = subprocess.run(
         [PYTHON, str(HERE / "gui_probe.py"), str(cfg.sites), str(cfg.gui_reps),
-         str(cfg.stall_seconds)],
+         str(cfg.stall_seconds), *extra],
         env=common.base_env(home, **qt), capture_output=True, text=True, timeout=600,
     )
     line = next((x for x in out.stdout.splitlines() if x.startswith("probe: ")), None)
     if line is None:
         raise RuntimeError(f"gui probe failed: {out.stderr[-2000:]}")
-    data = json.loads(line.removeprefix("probe: "))
+    return dict(json.loads(line.removeprefix("probe: ")))
+
+
+def bench_gui(cfg: Config, res: Results, homes: dict[str, Path], work: Path,
+              qt: dict[str, str]) -> None:
+    home = common.copy_home(homes["big"], work / "home-gui")
+    data = gui_probe(cfg, home, qt)
+    # The first open happens once per run of the app: more runs, one sample each.
+    firsts = [data["doorhanger_first_open_ms"]]
+    for _ in range(cfg.first_opens - 1):
+        again = common.copy_home(homes["big"], work / "home-gui")
+        firsts.append(gui_probe(cfg, again, qt, "--first-open-only")["doorhanger_first_open_ms"])
+    data["doorhanger_first_open_ms"] = firsts
     res.raw["gui"] = data
     door = median(data["doorhanger_open_ms"])
     res.add(Row("scale", f"open the doorhanger, {cfg.sites:,} sites loaded (median)", door, "ms",
                 median(data["bare_popup_ms"]), "bare frameless popup, 3 widgets", "< 16 ms",
                 door < 16, spread(data["doorhanger_open_ms"])))
-    first = data["doorhanger_first_open_ms"]
-    res.add(Row("scale", "first doorhanger open, 1 s after start-up (builds it; style, fonts)",
-                first, "ms", door, "later opens (median)", "< 16 ms", first < 16))
+    first = median(firsts)
+    res.add(Row("scale", f"first doorhanger open, 1 s after start-up (median of {len(firsts)} "
+                "runs; builds it; style, fonts)", first, "ms", door, "later opens (median)",
+                "< 16 ms", first < 16, spread(firsts)))
     build = median(data["doorhanger_build_ms"])
     res.add(Row("scale", "construct + open a new doorhanger (median)", build, "ms",
                 median(data["bare_popup_ms"]), "bare frameless popup, 3 widgets", "< 16 ms",
