@@ -59,16 +59,19 @@ def main(argv: list[str]) -> int:
 
 
 def difference(a: object, b: object) -> int:
-    """The largest difference of any colour channel (alpha included) at any pixel;
-    256 when the sizes differ."""
+    """The largest difference of any colour channel (alpha included) at any pixel,
+    premultiplied by alpha (a fully transparent pixel has no colour to compare, and
+    a nearly transparent one little); 256 when the sizes differ."""
     from PySide6.QtGui import QImage
 
     assert isinstance(a, QImage) and isinstance(b, QImage)
     if a.size() != b.size():
         return 256
-    fmt = QImage.Format.Format_RGBA8888  # one byte per channel, whatever each was
-    x = a.convertToFormat(fmt).constBits().tobytes()
-    y = b.convertToFormat(fmt).constBits().tobytes()
+    fmt = QImage.Format.Format_RGBA8888_Premultiplied  # one byte per channel
+    # Keep each converted image referenced while its bits are read: constBits() is a
+    # view into the image's memory, freed with it.
+    x_image, y_image = a.convertToFormat(fmt), b.convertToFormat(fmt)
+    x, y = x_image.constBits().tobytes(), y_image.constBits().tobytes()
     return max((abs(p - q) for p, q in zip(x, y, strict=True)), default=0)
 
 

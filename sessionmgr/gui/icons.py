@@ -90,7 +90,7 @@ def render_tray_picture(kind: IconKind, warning: bool, size: int) -> QImage:
     from PySide6.QtGui import QColor, QImage, QPainter
     from PySide6.QtSvg import QSvgRenderer
 
-    image = QImage(size, size, QImage.Format.Format_ARGB32)
+    image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)  # what Qt paints in
     image.fill(QColor(0, 0, 0, 0))
     painter = QPainter(image)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
