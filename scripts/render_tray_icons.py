@@ -15,6 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+from PySide6.QtGui import QGuiApplication, QImage
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -27,9 +29,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--dir", type=Path, help="instead of resources/icons/tray")
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtGui import QGuiApplication, QImage
-
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # read when the app is made
     from sessionmgr.gui import icons
 
     app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])  # noqa: F841 (keep it)
@@ -58,13 +58,10 @@ def main(argv: list[str]) -> int:
     return 1 if stale else 0
 
 
-def difference(a: object, b: object) -> int:
+def difference(a: QImage, b: QImage) -> int:
     """The largest difference of any colour channel (alpha included) at any pixel,
     premultiplied by alpha (a fully transparent pixel has no colour to compare, and
     a nearly transparent one little); 256 when the sizes differ."""
-    from PySide6.QtGui import QImage
-
-    assert isinstance(a, QImage) and isinstance(b, QImage)
     if a.size() != b.size():
         return 256
     fmt = QImage.Format.Format_RGBA8888_Premultiplied  # one byte per channel

@@ -51,6 +51,7 @@ class Bridge(QObject):
     """
 
     COALESCE_MS = 40
+    EVENTS_SHOWN = 200  # the newest, in the sessions window's activity tab
 
     # Snapshots, always delivered on the GUI thread.
     sites_loaded = Signal(list)          # every site's row, after load_tables() or a big burst
@@ -170,7 +171,8 @@ class Bridge(QObject):
         window (``table_live`` from now on: changes keep them current)."""
         self.table_live = True
         self.call(self._list_sites, done=self.sites_loaded.emit, what="Load sites")
-        self.refresh_events()
+        self.call(self.service.list_events, None, self.EVENTS_SHOWN, done=self.events_changed.emit,
+                  what="Load events")
         self.call(self.service.list_helpers, done=self.helpers_changed.emit, what="Load browsers")
 
     def signed_in_accounts(self, done: Callable[[list[tuple[str, str]]], None]) -> None:
@@ -180,10 +182,6 @@ class Bridge(QObject):
             return models.signed_in_accounts(row for row in rows if row is not None)
 
         self.call(accounts, done=done, what="List the signed-in sites")
-
-    def refresh_events(self) -> None:
-        self.call(self.service.list_events, None, 200, done=self.events_changed.emit,
-                  what="Load events")
 
     # -- the change feed --------------------------------------------------
 
@@ -238,7 +236,7 @@ class Bridge(QObject):
         if sites or "focus" in dirty:
             out["summary"] = self._summary()
         if self.table_live and dirty.keys() & {"event", "delivery"}:
-            out["events"] = service.list_events(None, 200)
+            out["events"] = service.list_events(None, self.EVENTS_SHOWN)
         if self.table_live and dirty.keys() & {"helper", "delivery"}:
             out["helpers"] = service.list_helpers()
         if "pairing" in dirty:

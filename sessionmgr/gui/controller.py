@@ -197,10 +197,9 @@ class Controller(QObject):
             self.events.set_items(events)
 
     def _on_helpers(self, helpers: list[dict[str, Any]]) -> None:
-        if not self.bridge.table_live:
-            return
-        self.helpers.set_items(helpers)
-        self.events.set_helper_names({h["id"]: h.get("name", "") for h in helpers})
+        if self.bridge.table_live:  # as for events
+            self.helpers.set_items(helpers)
+            self.events.set_helper_names({h["id"]: h.get("name", "") for h in helpers})
 
     def _on_pairings(self, pairings: list[dict[str, Any]]) -> None:
         pending = {p["id"]: p for p in pairings if p.get("status") == "pending"}
